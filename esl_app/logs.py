@@ -1,0 +1,98 @@
+"""Structured logs with phone numbers masked.
+
+Every record becomes one line: a JSON object (default) or ``key=value`` pairs. Callers pass fields
+with ``extra={"fields": {...}}`` (see :func:`event`). The :class:`PhoneMaskFilter` runs before any
+handler formats the record and masks every phone-like value beyond its last four digits, both in
+named fields and inside free text, so a careless message cannot leak a caller's number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from .phone import mask_phone, mask_phones_in
+
+# Field names whose values are phone numbers whatever they look like.
+PHONE_FIELDS = frozenset({"caller", "callee", "number", "phone", "did", "destination", "cli"})
+
+
+class PhoneMaskFilter(logging.Filter):
+    """Mask phone numbers in a record's message, arguments and structured fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = mask_phones_in(message)
+        record.args = None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            masked: dict[str, Any] = {}
+            for key, value in fields.items():
+                if key in PHONE_FIELDS and value not in (None, ""):
+                    masked[key] = mask_phone(str(value))
+                elif isinstance(value, str):
+                    masked[key] = mask_phones_in(value)
+                else:
+                    masked[key] = value
+            record.fields = masked
+        return True
+
+
+class StructuredFormatter(logging.Formatter):
+    def __init__(self, style_name: str = "json"):
+        super().__init__()
+        self.style_name = style_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                data.setdefault(key, value)
+        if record.exc_info and record.exc_info[0] is not None:
+            exc = record.exc_info[1]
+            data["error"] = mask_phones_in(f"{type(exc).__name__}: {exc}")
+        if self.style_name == "json":
+            return json.dumps(data, ensure_ascii=False, default=str)
+        return " ".join(f"{k}={_kv(v)}" for k, v in data.items())
+
+
+def _kv(value: Any) -> str:
+    text = str(value)
+    if not text or any(ch.isspace() or ch in '"=' for ch in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def setup_logging(level: str = "info", style: str = "json", stream: Any = None) -> logging.Handler:
+    """Route the root logger through the masking filter and structured formatter (idempotent)."""
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_hotline", False):
+            root.removeHandler(existing)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(PhoneMaskFilter())
+    handler.setFormatter(StructuredFormatter(style))
+    handler._hotline = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # greenswitch logs every call at INFO with the caller's number in the text; keep it quieter.
+    logging.getLogger("greenswitch").setLevel(logging.WARNING)
+    return handler
+
+
+def event(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
+    """Log ``msg`` with structured fields (phone-like fields are masked by the filter)."""
+    if logger.isEnabledFor(level):
+        logger.log(level, msg, extra={"fields": fields})

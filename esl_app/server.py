@@ -1,0 +1,400 @@
+"""The outbound Event Socket server: where a flow's ``socket`` app lands for live lookups.
+
+greenswitch 0.0.19's ``OutboundESLServer.listen()`` polls a non-blocking socket and sleeps 100 ms
+whenever no connection waits, so every call waited 0-100 ms before being served. Here gevent's
+``StreamServer`` accepts as soon as the switch connects, while each call is still a greenswitch
+``OutboundSession`` driven by an application object with ``run()`` (greenswitch's handler model).
+
+The session subclass also hardens greenswitch's framing for this use: exact Content-Length reads
+that end the session on a truncated stream (greenswitch loops forever on EOF mid-body), disconnect
+notices with bodies, inline event dispatch, and a timeout on every wait, so a vanished or silent
+peer can never hold a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket as _socket
+import time
+import uuid as _uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+import gevent
+import gevent.event
+import gevent.pool
+from gevent.server import StreamServer
+from greenswitch.esl import ESLEvent, NotConnectedError, OutboundSession, OutboundSessionHasGoneAway
+
+from .config import Config
+from .logs import event
+from .lookups import CallInfo, LookupRunner
+
+log = logging.getLogger("esl_app.server")
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not Event Socket framing."""
+
+
+class CommandTimeout(Exception):
+    """The switch did not answer a command or finish an app in time."""
+
+
+def _parse_headers(lines: list[bytes]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise ProtocolError(f"header line without a colon: {line[:80]!r}")
+        headers[key.strip()] = unquote(value.strip())
+    return headers
+
+
+def _event(headers: dict[str, str]) -> ESLEvent:
+    ev = ESLEvent("")
+    ev.headers = headers
+    return ev
+
+
+class HotlineSession(OutboundSession):
+    """greenswitch's OutboundSession with bounded waits and strict framing (see module docstring)."""
+
+    def __init__(self, client_address: Any, sock: Any, command_timeout: float = 5.0):
+        self.command_timeout = command_timeout
+        self._pending_exec: list[tuple[str, str, str, gevent.event.AsyncResult]] = []
+        self.hung_up = False
+        super().__init__(client_address, sock)
+        self.register_handle("CHANNEL_EXECUTE_COMPLETE", self._on_execute_complete)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def start_event_handlers(self) -> None:
+        # Events are dispatched inline by the reader: no second greenlet polling a queue each second.
+        self._receive_events_greenlet = gevent.spawn(self.receive_events)
+
+    def _read_exact(self, length: int) -> bytes:
+        data = self.sock_file.read(length)
+        if data is None or len(data) < length:
+            raise EOFError(f"stream ended inside a {length}-byte body")
+        return data
+
+    def _read_frame(self) -> tuple[dict[str, str], bytes] | None:
+        lines: list[bytes] = []
+        size = 0
+        while True:
+            line = self.sock_file.readline(MAX_HEADER_BYTES)
+            if not line:
+                if lines:
+                    raise EOFError("stream ended inside a header block")
+                return None
+            if line in (b"\n", b"\r\n"):
+                if lines:
+                    break
+                continue
+            size += len(line)
+            if size > MAX_HEADER_BYTES or not line.endswith(b"\n"):
+                raise ProtocolError("header block too large")
+            lines.append(line)
+        headers = _parse_headers(lines)
+        body = b""
+        if "Content-Length" in headers:
+            try:
+                length = int(headers["Content-Length"])
+            except ValueError:
+                raise ProtocolError(f"bad Content-Length {headers['Content-Length']!r}") from None
+            if not 0 <= length <= MAX_BODY_BYTES:
+                raise ProtocolError(f"bad Content-Length {length}")
+            body = self._read_exact(length)
+        return headers, body
+
+    def receive_events(self) -> None:
+        reason = "closed by peer"
+        try:
+            while self._run:
+                frame = self._read_frame()
+                if frame is None:
+                    break
+                self._handle_frame(*frame)
+        except (OSError, EOFError, ProtocolError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._run = False
+            self.connected = False
+            self._outbound_connected = False
+            self.closed_reason = reason
+            self._fail_pending(OutboundSessionHasGoneAway(reason))
+
+    def _handle_frame(self, headers: dict[str, str], body: bytes) -> None:
+        ctype = headers.get("Content-Type", "")
+        if ctype in ("command/reply", "api/response"):
+            ev = _event(headers)
+            ev.data = headers.get("Reply-Text", "") if ctype == "command/reply" else body.decode("utf-8", "replace")
+            if self._commands_sent:
+                self._commands_sent.pop(0).set(ev)
+            return
+        if ctype == "text/disconnect-notice":
+            if headers.get("Content-Disposition") == "linger":
+                self._lingering = True
+            else:
+                self.connected = False
+            self._dispatch(_event(headers), "DISCONNECT")
+            return
+        if ctype == "text/event-plain":
+            ev_headers = _parse_headers([ln for ln in body.split(b"\n") if ln.strip()])
+            inner_len = ev_headers.get("Content-Length")
+            ev = _event(ev_headers)
+            if inner_len is not None:
+                ev.data = body.split(b"\n\n", 1)[-1].decode("utf-8", "replace")
+            name = ev_headers.get("Event-Name", "")
+            if name == "CUSTOM":
+                name = ev_headers.get("Event-Subclass", "")
+            self._dispatch(ev, name)
+            return
+        # auth/request, log/data, text/rude-rejection...: nothing to do for an outbound lookup.
+
+    def _dispatch(self, ev: ESLEvent, name: str) -> None:
+        handlers = self.event_handlers.get(name) or self.event_handlers.get("*") or []
+        for handler in list(handlers):
+            self._safe_exec_handler(handler, ev)
+
+    def on_disconnect(self, event: ESLEvent) -> None:
+        self._outbound_connected = False
+        self._fail_pending(OutboundSessionHasGoneAway("disconnect notice"))
+
+    def stop(self) -> None:
+        self.close()
+
+    def on_hangup(self, event: ESLEvent) -> None:
+        self._outbound_connected = False
+        self.hung_up = True
+        # An app queued before the hangup will never complete: release whoever waits for it.
+        self._fail_pending(OutboundSessionHasGoneAway("caller hung up"), commands=False)
+
+    def _fail_pending(self, exc: Exception, commands: bool = True) -> None:
+        pending, self._pending_exec = self._pending_exec, []
+        for *_ignored, result in pending:
+            if not result.ready():
+                result.set_exception(exc)
+        if commands:
+            sent, self._commands_sent = self._commands_sent, []
+            for result in sent:
+                if not result.ready():
+                    result.set_exception(exc)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def send(self, data: str) -> ESLEvent:
+        return self.send_many([data])[0]
+
+    def send_many(self, commands: list[str]) -> list[ESLEvent]:
+        """Write several commands in one go and wait for their replies (in order).
+
+        The switch answers Event Socket commands strictly in order, so pipelining them saves a
+        round trip each without changing what happens on the channel.
+        """
+        if not self.connected:
+            raise NotConnectedError()
+        results = [gevent.event.AsyncResult() for _ in commands]
+        self._commands_sent.extend(results)
+        payload = "".join(c + "\n\n" for c in commands).encode("utf-8")
+        try:
+            self.sock.sendall(payload)
+        except OSError as exc:
+            raise OutboundSessionHasGoneAway(str(exc)) from None
+        replies = []
+        try:
+            with gevent.Timeout(self.command_timeout, CommandTimeout(f"no reply within {self.command_timeout}s")):
+                for result in results:
+                    replies.append(result.get())
+        except CommandTimeout:
+            self.connected = False
+            raise
+        return replies
+
+    def execute_many(self, apps: list[tuple[str, str]]) -> list[ESLEvent | None]:
+        """Execute dialplan apps on the channel, in order, and wait until each has completed.
+
+        Every app is a ``sendmsg`` with ``event-lock: true`` (run in order, one at a time) and an
+        ``Event-UUID`` that comes back as ``Application-UUID`` in its CHANNEL_EXECUTE_COMPLETE. All
+        messages are written at once; the switch runs them back to back on its next frame instead
+        of one per frame. A hangup in between ends the wait (nothing more can run).
+        """
+        if not apps:
+            return []
+        waits: list[gevent.event.AsyncResult] = []
+        commands = []
+        for app, arg in apps:
+            tag = str(_uuid.uuid4())
+            result = gevent.event.AsyncResult()
+            self._pending_exec.append((tag, app, arg, result))
+            waits.append(result)
+            lines = ["sendmsg", "call-command: execute", f"execute-app-name: {app}"]
+            if arg:
+                lines.append(f"execute-app-arg: {arg}")
+            lines += ["event-lock: true", f"Event-UUID: {tag}"]
+            commands.append("\n".join(lines))
+        replies = self.send_many(commands)
+        for reply in replies:
+            text = reply.headers.get("Reply-Text", "")
+            if not text.startswith("+OK"):
+                raise CommandTimeout(f"sendmsg refused: {text}")
+        done: list[ESLEvent | None] = []
+        with gevent.Timeout(self.command_timeout, CommandTimeout(f"apps not completed within {self.command_timeout}s")):
+            for result in waits:
+                done.append(result.get())
+        return done
+
+    def _on_execute_complete(self, ev: ESLEvent) -> None:
+        app_uuid = ev.headers.get("Application-UUID")
+        app = ev.headers.get("Application")
+        data = ev.headers.get("Application-Data", "")
+        match = None
+        for i, (tag, p_app, p_arg, _result) in enumerate(self._pending_exec):
+            if app_uuid and app_uuid == tag:
+                match = i
+                break
+        if match is None:
+            for i, (_tag, p_app, p_arg, _result) in enumerate(self._pending_exec):
+                if p_app == app and (p_arg == data or not app_uuid):
+                    match = i
+                    break
+        if match is not None:
+            *_ignored, result = self._pending_exec.pop(match)
+            result.set(ev)
+
+    def close(self, wait: float = 1.0) -> None:
+        """Say goodbye and release the socket; never blocks longer than ``wait`` seconds."""
+        if self.connected:
+            try:
+                old, self.command_timeout = self.command_timeout, min(self.command_timeout, wait)
+                self.send("exit")
+                self.command_timeout = old
+            except (NotConnectedError, OutboundSessionHasGoneAway, CommandTimeout, OSError):
+                pass
+        if self._receive_events_greenlet is not None:
+            self._receive_events_greenlet.join(timeout=wait)
+            if not self._receive_events_greenlet.dead:
+                self._receive_events_greenlet.kill(block=False)
+        self._run = False
+        for closable in (self.sock_file, self.sock):
+            try:
+                closable.close()
+            except OSError:
+                pass
+
+
+class LookupApplication:
+    """One call's work: connect, myevents, linger, resume, lookups, set variables, exit."""
+
+    def __init__(self, session: HotlineSession, runner: LookupRunner, config: Config):
+        self.session = session
+        self.runner = runner
+        self.config = config
+        self.status = "failed"
+
+    def run(self) -> None:
+        session = self.session
+        session.send_many(["myevents", "linger", "resume"])
+        call = CallInfo.from_channel_data(session.session_data or {}, self.config.default_area_code)
+        names = call.requested
+        started = time.perf_counter()
+        outcome = self.runner.run(names, call)
+        if not names:
+            event(log, logging.WARNING, "socket reached without hotline_lookup", uuid=call.uuid, flow=call.flow)
+        sets = [("set", f"{name}={value}") for name, value in outcome.variables.items()]
+        sets.append(("set", f"hotline_lookup_status={outcome.status}"))
+        try:
+            session.execute_many(sets)
+            if outcome.actions:
+                session.execute_many(outcome.actions)
+        except OutboundSessionHasGoneAway:
+            if not (session.hung_up or session._lingering):
+                raise
+        self.status = outcome.status
+        event(log, logging.INFO, "lookups done", uuid=call.uuid, caller=call.caller_key, flow=call.flow,
+              node=call.node, lookups=",".join(names), status=outcome.status,
+              failures=";".join(f"{n}: {why}" for n, why in outcome.failures),
+              ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+ApplicationFactory = Callable[[HotlineSession], Any]
+
+
+class HotlineServer:
+    """Accepts the switch's outbound sockets on 127.0.0.1:8084 (by default) without polling."""
+
+    def __init__(self, config: Config, application: ApplicationFactory):
+        self.config = config
+        self.application = application
+        self.pool = gevent.pool.Pool(config.max_calls)
+        self.stream = StreamServer((config.esl_host, config.esl_port), self._handle, spawn=self.pool, backlog=1024)
+        self._stopped = gevent.event.Event()
+        self.calls_served = 0
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.stream.address[:2]
+        return host, port
+
+    def start(self) -> None:
+        self.stream.start()
+        if self.config.esl_host not in ("127.0.0.1", "localhost", "::1"):
+            event(log, logging.WARNING, "Event Socket server listens beyond loopback", host=self.config.esl_host)
+        event(log, logging.INFO, "listening", host=self.address[0], port=self.address[1])
+
+    def _handle(self, sock: Any, address: Any) -> None:
+        try:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        session = HotlineSession(address, sock, self.config.command_timeout_ms / 1000.0)
+        try:
+            session.connect()
+            self.application(session).run()
+        except (OutboundSessionHasGoneAway, NotConnectedError, CommandTimeout, OSError) as exc:
+            data = session.session_data or {}
+            event(log, logging.WARNING, "session ended early", uuid=data.get("Unique-ID", ""),
+                  caller=data.get("Caller-Caller-ID-Number", ""), error=f"{type(exc).__name__}: {exc}")
+        except Exception:
+            log.exception("session failed")
+        finally:
+            session.close()
+            self.calls_served += 1
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let calls in progress finish (up to ``grace`` seconds), then return."""
+        grace = self.config.shutdown_grace_s if grace is None else grace
+        event(log, logging.INFO, "stopping", active_calls=len(self.pool), grace_s=grace)
+        self.stream.close()
+        self.pool.join(timeout=grace)
+        if len(self.pool):
+            event(log, logging.WARNING, "calls still running after grace period", active_calls=len(self.pool))
+            self.pool.kill(block=True, timeout=1)
+        self._stopped.set()
+
+    def serve_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT, then stop gracefully."""
+        self.start()
+        handlers = [gevent.signal_handler(sig, lambda: gevent.spawn(self.stop)) for sig in (signal.SIGTERM, signal.SIGINT)]
+        try:
+            self._stopped.wait()
+        finally:
+            for h in handlers:
+                h.cancel()
+        event(log, logging.INFO, "stopped", calls_served=self.calls_served)
+
+
+def lookup_application(runner: LookupRunner, config: Config) -> ApplicationFactory:
+    """The greenswitch-style application factory for live lookups."""
+
+    def factory(session: HotlineSession) -> LookupApplication:
+        return LookupApplication(session, runner, config)
+
+    return factory

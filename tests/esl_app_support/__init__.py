@@ -1,0 +1,1 @@
+"""Test support for esl_app: a scripted FreeSWITCH peer and a throwaway PostgreSQL cluster."""
