@@ -1,0 +1,213 @@
+"""mod_ivr's ``ivr`` application: XML menus run as switch_ivr_menu_execute does.
+
+Per round: greet-long on the first round (and again after returning from a sub-menu),
+greet-short afterwards; the first digit cuts the greeting, more digits are collected up to
+the menu's digit length (inter-digit-timeout, overall ``timeout``).  No input -> a timeout
+(no sound); input matching no entry -> invalid-sound and a failure.  ``max-failures`` or
+``max-timeouts`` end the menu (``ivr_menu_status`` failure/timeout), then the top menu plays
+its exit-sound and the dialplan continues.  A transfer from ``menu-exec-app`` ends the menu
+at once (the channel is no longer ready, so nothing else is played).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Generator, Optional
+
+from .. import media
+from ..channel import Channel
+from ..session import execute
+from ..xmltree import XElement
+from . import application
+
+ACTIONS = ("menu-exit", "menu-sub", "menu-exec-app", "menu-play-sound", "menu-back", "menu-top")
+
+
+@dataclass
+class Menu:
+    name: str
+    greet_long: Optional[str]
+    greet_short: Optional[str]
+    invalid_sound: Optional[str]
+    exit_sound: Optional[str]
+    timeout: float
+    inter_timeout: float
+    max_failures: int
+    max_timeouts: int
+    inlen: int
+    exec_on_max_failures: Optional[str] = None
+    exec_on_max_timeouts: Optional[str] = None
+    entries: list[tuple[str, str, str]] = field(default_factory=list)   # (action, digits, param)
+
+
+def _int(v: Optional[str], default: int = 0) -> int:
+    try:
+        return int(v) if v not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def build_menu(el: XElement) -> Menu:
+    a = el.attrib
+    timeout = _int(a.get("timeout"), 0) or 10000
+    inter = _int(a.get("inter-digit-timeout"), 0) or timeout // 2
+    max_failures = _int(a.get("max-failures"), 0) or 3
+    max_timeouts = _int(a.get("max-timeouts"), 0) or max_failures
+    menu = Menu(name=a.get("name", ""), greet_long=a.get("greet-long"), greet_short=a.get("greet-short"),
+                invalid_sound=a.get("invalid-sound"), exit_sound=a.get("exit-sound"),
+                timeout=timeout / 1000.0, inter_timeout=inter / 1000.0, max_failures=max_failures,
+                max_timeouts=max_timeouts, inlen=max(_int(a.get("digit-len"), 1), 1),
+                exec_on_max_failures=a.get("exec-on-max-failures"),
+                exec_on_max_timeouts=a.get("exec-on-max-timeouts"))
+    for e in el.findall("entry"):
+        action, digits = e.get("action"), e.get("digits")
+        if action in ACTIONS and digits:
+            menu.entries.append((action, digits, e.get("param", "") or ""))
+            if not digits.startswith("/"):
+                menu.inlen = max(menu.inlen, len(digits))
+    return menu
+
+
+class _Stack:
+    def __init__(self) -> None:
+        self.count = 0
+        self.fall_to_main = False
+        self.top: Optional[str] = None
+
+
+def _play_and_collect(chan: Channel, menu: Menu, sound: Optional[str], need: int
+                      ) -> Generator[Any, Any, tuple[str, str]]:
+    """Returns (status, digits); status 'timeout' when nothing came in time."""
+    if not sound:
+        return ("false", "")
+    sound = chan.expand(sound)
+    terms = chan.var("ivr_menu_terminator") or "#"
+    if not need:
+        res = yield from media.play(chan, sound, dtmf=media.ANY_BREAKS)
+        return (res.status, "")
+    res = yield from media.play(chan, sound, dtmf=media.BUFFER)
+    buf = res.digit or ""
+    if res.status == "hangup" or not chan.ready:
+        return ("false", buf)
+    status = "success"
+    if len(buf) < need:
+        col = yield from media.collect_digits(chan, buf, need, terms,
+                                              menu.inter_timeout if buf else menu.timeout,
+                                              menu.inter_timeout, menu.timeout)
+        buf = col.digits
+        status = col.status
+    return (status, buf)
+
+
+def _matches(bind: str, buf: str) -> Optional[re.Match]:
+    if bind.startswith("/"):
+        body = bind[1:-1] if bind.endswith("/") and len(bind) > 1 else bind[1:]
+        try:
+            return re.search(body, buf)
+        except re.error:
+            return None
+    return re.match(r"", "") if bind == buf else None
+
+
+def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str]:
+    stack.count += 1
+    try:
+        if stack.count > 12:
+            chan.sim.trace.error(chan, "ivr", "too many levels of menu recursion")
+            return "false"
+        el = chan.sim.conf.menus.get(name)
+        if el is None:
+            chan.sim.trace.error(chan, "ivr", "IVR menu %r not found" % name)
+            return "false"
+        menu = build_menu(el)
+        is_top = stack.top is None
+        if is_top:
+            stack.top = name
+        chan.emit("custom", subclass="menu::enter", action=None)
+        chan.set_var("ivr_menu_status", "success")
+        reps = errs = timeouts = 0
+        running = True
+        status = "success"
+        while running and status == "success":
+            if not chan.ready:
+                break
+            if errs == menu.max_failures:
+                chan.set_var("ivr_menu_status", "failure")
+                if menu.exec_on_max_failures:
+                    app, _, arg = menu.exec_on_max_failures.partition(" ")
+                    yield from execute(chan, app, arg)
+                break
+            if timeouts == menu.max_timeouts:
+                chan.set_var("ivr_menu_status", "timeout")
+                if menu.exec_on_max_timeouts:
+                    app, _, arg = menu.exec_on_max_timeouts.partition(" ")
+                    yield from execute(chan, app, arg)
+                break
+            greeting = menu.greet_short if reps > 0 and menu.greet_short else menu.greet_long
+            pstatus, buf = yield from _play_and_collect(chan, menu, greeting, menu.inlen)
+            if pstatus == "timeout" and not buf:
+                timeouts += 1
+                reps += 1
+                continue
+            match = 0
+            if buf:
+                for action, bind, param in menu.entries:
+                    m = _matches(bind, buf)
+                    if m is None:
+                        continue
+                    match += 1
+                    errs = 0
+                    arg = _subst(param, m) if bind.startswith("/") else param
+                    if action == "menu-exit":
+                        status = "false"
+                    elif action == "menu-play-sound":
+                        res = yield from media.play(chan, chan.expand(arg), dtmf=media.NO_INPUT)
+                        status = "success" if res.status in ("done", "break", "notfound") else "false"
+                    elif action == "menu-sub":
+                        if arg != menu.name:
+                            reps = -1
+                            status = yield from run_menu(chan, stack, arg)
+                    elif action == "menu-exec-app":
+                        app, _, app_arg = arg.partition(" ")
+                        yield from execute(chan, app, app_arg)
+                        status = "success"
+                    elif action == "menu-back":
+                        running = False
+                        status = "success"
+                    elif action == "menu-top":
+                        stack.fall_to_main = True
+                        status = "break"
+                if is_top and stack.fall_to_main:
+                    stack.fall_to_main = False
+                    status = "success"
+                    running = True
+                    reps += 1
+                    continue
+            if not match:
+                if buf and menu.invalid_sound:
+                    yield from _play_and_collect(chan, menu, menu.invalid_sound, 0)
+                errs += 1
+                if status == "break":
+                    status = "success"
+            reps += 1
+        if stack.count == 1 and menu.exit_sound:
+            yield from _play_and_collect(chan, menu, menu.exit_sound, 0)
+        return status
+    finally:
+        stack.count -= 1
+        chan.emit("custom", subclass="menu::exit", action=None)
+
+
+def _subst(param: str, m: re.Match) -> str:
+    from ..dialplan import substitute
+    return substitute(param, m)
+
+
+@application("ivr")
+def ivr(chan: Channel, data: str) -> Generator[Any, Any, None]:
+    name = data.strip()
+    if not name:
+        chan.sim.trace.error(chan, "bad_argument", "ivr needs a menu name")
+        return
+    yield from run_menu(chan, _Stack(), name)

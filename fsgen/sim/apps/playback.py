@@ -1,0 +1,85 @@
+"""playback, say and friends (prompt playing applications)."""
+
+from __future__ import annotations
+
+from typing import Any, Generator
+
+from .. import media
+from ..channel import Channel
+from . import application
+from .args import separate
+
+
+def playback_dtmf(chan: Channel):
+    """mod_dptools on_dtmf: a digit in ``playback_terminators`` (default ``*``) stops playback."""
+    terms = chan.var("playback_terminators")
+    if terms is None:
+        terms = "*"
+    if terms.lower() == "any":
+        terms = "1234567890*#"
+    elif terms.lower() == "none":
+        terms = ""
+
+    def on_digit(d: str) -> bool:
+        if d in terms:
+            chan.set_var("playback_terminator_used", d)
+            return True
+        return False
+    return on_digit
+
+
+@application("playback")
+def playback(chan: Channel, data: str) -> Generator[Any, Any, str]:
+    chan.set_var("playback_terminator_used", None)
+    res = yield from media.play(chan, data, dtmf=playback_dtmf(chan))
+    if res.status == "notfound":
+        return "FILE NOT FOUND"
+    return "FILE PLAYED"
+
+
+@application("endless_playback")
+def endless_playback(chan: Channel, data: str) -> Generator[Any, Any, str]:
+    while chan.ready:
+        res = yield from media.play(chan, data, dtmf=None)
+        if res.status != "done":
+            break
+    return "FILE PLAYED"
+
+
+@application("gentones")
+def gentones(chan: Channel, data: str) -> Generator[Any, Any, None]:
+    yield from media.play(chan, "tone_stream://" + data.split("|")[0], dtmf=None)
+
+
+_SMALL = "0123456789"
+
+
+def say_files(say_type: str, method: str, text: str) -> list[str]:
+    """Approximate mod_say_en: the prompts it would play (digits/N.wav per spoken unit)."""
+    say_type = say_type.lower()
+    if say_type in ("number", "items", "persons", "messages", "digits", "short_date_time"):
+        digits = [c for c in text if c in _SMALL]
+        if method == "iterated" or say_type == "digits" or len(digits) > 2:
+            return ["digits/%s.wav" % c for c in digits]
+        n = int("".join(digits) or "0")
+        if n < 20:
+            return ["digits/%d.wav" % n]
+        tens, units = divmod(n, 10)
+        return ["digits/%d0.wav" % tens] + (["digits/%d.wav" % units] if units else [])
+    if say_type in ("name_spelled", "name_phonetic"):
+        return ["ascii/%d.wav" % ord(c) for c in text if not c.isspace()]
+    return ["digits/%s.wav" % c for c in text if c in _SMALL]
+
+
+@application("say")
+def say(chan: Channel, data: str) -> Generator[Any, Any, None]:
+    """``say <module>[:<lang>] <type> <method> [<gender>] <text>`` -- approximated (see say_files)."""
+    argv = separate(data, maxparts=5)
+    if len(argv) < 4:
+        chan.sim.trace.error(chan, "bad_argument", "say needs: <module> <type> <method> [<gender>] <text>")
+        return
+    text = argv[-1]
+    for f in say_files(argv[1], argv[2].lower(), text):
+        res = yield from media.play(chan, f, dtmf=playback_dtmf(chan))
+        if res.status in ("break", "hangup"):
+            break

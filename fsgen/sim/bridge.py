@@ -1,0 +1,383 @@
+"""Originating legs (dial strings, endpoints) and bridging two channels.
+
+Endpoints:
+
+- ``loopback/DEST[/CONTEXT[/DIALPLAN]]``: a pair as mod_loopback makes it -- ``DEST-a`` is the
+  leg the originator gets (no dialplan), ``DEST-b`` runs the dialplan for DEST in CONTEXT;
+  answering/hanging up one leg does the same to the other, DTMF sent to one arrives on the
+  other ``DTMF_LATENCY`` later.
+- ``error/CAUSE``: fails at once with CAUSE (``error/user_busy`` -> USER_BUSY).
+- ``user/ID[@DOMAIN]``: the directory user's ``dial-string`` (domain default from the stock
+  directory: ``${sofia_contact(...)}``, i.e. USER_NOT_REGISTERED unless the simulator has a
+  registration for the user); an unknown user fails SUBSCRIBER_ABSENT.
+- ``sofia/...``: a scripted remote party (:class:`fsgen.sim.sim.RemoteParty`): rings, then
+  answers or fails, and hangs up after its talk time.
+
+Dial strings: ``{global=vars}``, ``[per-leg=vars]``, ``,`` rings legs together (first
+answer wins), ``|`` tries groups one after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generator, Optional
+
+from .channel import CallerProfile, Channel, Endpoint
+from .engine import TIMEOUT, Sleep, Wait
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sim import RemoteParty, Simulator
+
+DTMF_LATENCY = 0.035
+UNBRIDGE_DELAY = 0.02
+KNOWN_CAUSES = {
+    "UNALLOCATED_NUMBER", "NO_ROUTE_TRANSIT_NET", "NO_ROUTE_DESTINATION", "CHANNEL_UNACCEPTABLE",
+    "CALL_AWARDED_DELIVERED", "NORMAL_CLEARING", "USER_BUSY", "NO_USER_RESPONSE", "NO_ANSWER",
+    "SUBSCRIBER_ABSENT", "CALL_REJECTED", "NUMBER_CHANGED", "REDIRECTION_TO_NEW_DESTINATION",
+    "EXCHANGE_ROUTING_ERROR", "DESTINATION_OUT_OF_ORDER", "INVALID_NUMBER_FORMAT", "FACILITY_REJECTED",
+    "RESPONSE_TO_STATUS_ENQUIRY", "NORMAL_UNSPECIFIED", "NORMAL_CIRCUIT_CONGESTION", "NETWORK_OUT_OF_ORDER",
+    "NORMAL_TEMPORARY_FAILURE", "SWITCH_CONGESTION", "ACCESS_INFO_DISCARDED", "REQUESTED_CHAN_UNAVAIL",
+    "PRE_EMPTED", "FACILITY_NOT_SUBSCRIBED", "OUTGOING_CALL_BARRED", "INCOMING_CALL_BARRED",
+    "BEARERCAPABILITY_NOTAUTH", "BEARERCAPABILITY_NOTAVAIL", "SERVICE_UNAVAILABLE", "BEARERCAPABILITY_NOTIMPL",
+    "CHAN_NOT_IMPLEMENTED", "FACILITY_NOT_IMPLEMENTED", "SERVICE_NOT_IMPLEMENTED", "INVALID_CALL_REFERENCE",
+    "INCOMPATIBLE_DESTINATION", "INVALID_MSG_UNSPECIFIED", "MANDATORY_IE_MISSING", "MESSAGE_TYPE_NONEXIST",
+    "WRONG_MESSAGE", "IE_NONEXIST", "INVALID_IE_CONTENTS", "WRONG_CALL_STATE", "RECOVERY_ON_TIMER_EXPIRE",
+    "MANDATORY_IE_LENGTH_ERROR", "PROTOCOL_ERROR", "INTERWORKING", "SUCCESS", "ORIGINATOR_CANCEL", "CRASH",
+    "SYSTEM_SHUTDOWN", "LOSE_RACE", "MANAGER_REQUEST", "BLIND_TRANSFER", "ATTENDED_TRANSFER",
+    "ALLOTTED_TIMEOUT", "USER_CHALLENGE", "MEDIA_TIMEOUT", "PICKED_OFF", "USER_NOT_REGISTERED",
+    "PROGRESS_TIMEOUT", "GATEWAY_DOWN",
+}
+
+
+# ---- dial strings ----------------------------------------------------------------------------
+def _split_top(s: str, seps: str) -> list[tuple[str, str]]:
+    """Split at separators outside {} [] <> and quotes; returns (part, separator-before)."""
+    parts: list[tuple[str, str]] = []
+    depth = 0
+    quote = False
+    cur: list[str] = []
+    sep_before = ""
+    for ch in s:
+        if ch == "'":
+            quote = not quote
+        elif not quote and ch in "{[<":
+            depth += 1
+        elif not quote and ch in "}]>":
+            depth -= 1
+        if ch in seps and depth == 0 and not quote:
+            parts.append(("".join(cur), sep_before))
+            cur = []
+            sep_before = ch
+            continue
+        cur.append(ch)
+    parts.append(("".join(cur), sep_before))
+    return parts
+
+
+def parse_vars(body: str) -> dict[str, str]:
+    """``a=b,c='x,y'`` (or ``^^:a=b:c=d``) -> dict."""
+    sep = ","
+    if body.startswith("^^") and len(body) > 2:
+        sep, body = body[2], body[3:]
+    out: dict[str, str] = {}
+    for item, _ in _split_top(body, sep):
+        k, eq, v = item.partition("=")
+        if eq and k.strip():
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] == "'":
+                v = v[1:-1]
+            out[k.strip()] = v
+    return out
+
+
+def _take_prefix(s: str, opener: str, closer: str) -> tuple[dict[str, str], str]:
+    s = s.strip()
+    if s.startswith(opener):
+        depth = 0
+        for i, ch in enumerate(s):
+            if ch == opener:
+                depth += 1
+            elif ch == closer:
+                depth -= 1
+                if depth == 0:
+                    return parse_vars(s[1:i]), s[i + 1:].strip()
+    return {}, s
+
+
+@dataclass
+class DialGroup:
+    legs: list[tuple[dict[str, str], str]]   # (per-leg vars, target)
+
+
+def parse_dial_string(s: str) -> tuple[dict[str, str], list[DialGroup]]:
+    global_vars, rest = _take_prefix(s, "{", "}")
+    groups: list[DialGroup] = []
+    for seq_part, _ in _split_top(rest, "|"):
+        legs = []
+        for leg, _ in _split_top(seq_part, ","):
+            if not leg.strip():
+                continue
+            local, target = _take_prefix(leg, "[", "]")
+            legs.append((local, target.strip()))
+        if legs:
+            groups.append(DialGroup(legs))
+    return global_vars, groups
+
+
+# ---- endpoints ---------------------------------------------------------------------------------
+class LoopbackEndpoint(Endpoint):
+    def on_answer(self, chan: Channel) -> None:
+        if chan.partner is not None:
+            chan.partner.answer()
+
+    def on_pre_answer(self, chan: Channel) -> None:
+        if chan.partner is not None:
+            chan.partner.pre_answer()
+
+    def on_ring(self, chan: Channel) -> None:
+        if chan.partner is not None:
+            chan.partner.ring_ready()
+
+    def on_hangup(self, chan: Channel, cause: str) -> None:
+        if chan.partner is not None and not chan.partner.hungup:
+            chan.partner.hangup(cause)
+
+    def on_dtmf_sent(self, chan: Channel, digit: str) -> None:
+        partner = chan.partner
+        if partner is not None:
+            chan.sim.engine.call_later(DTMF_LATENCY, partner.receive_dtmf, digit)
+
+
+class RemoteEndpoint(Endpoint):
+    """A far end we only script (SIP phone, gateway): DTMF sent to it is dropped."""
+
+
+def new_profile(sim: "Simulator", dest: str, context: str, cid_num: str, cid_name: str,
+                **extra: str) -> CallerProfile:
+    return CallerProfile(destination_number=dest, context=context, caller_id_number=cid_num,
+                         caller_id_name=cid_name, ani=cid_num, dialplan="XML",
+                         network_addr="127.0.0.1", source="mod_loopback", **extra)
+
+
+def loopback_pair(sim: "Simulator", dest: str, context: str, cid_num: str, cid_name: str,
+                  variables: Optional[dict[str, str]] = None, *, harness: bool = False,
+                  a_uuid: Optional[str] = None, start_b: bool = True) -> tuple[Channel, Channel]:
+    """Create ``loopback/DEST-a`` and ``-b``; ``-b`` starts routing the dialplan."""
+    ep = LoopbackEndpoint()
+    variables = dict(variables or {})
+    a = Channel(sim, "loopback/%s-a" % dest, new_profile(sim, dest, context, cid_num, cid_name),
+                uuid=a_uuid, variables=variables, harness=harness, endpoint=ep, direction="outbound")
+    sim.add_channel(a)
+    a.emit("route", dest=dest, context=context, dialplan="xml")
+    bvars = dict(variables)
+    bvars.pop("origination_uuid", None)
+    b = Channel(sim, "loopback/%s-b" % dest, new_profile(sim, dest, context, cid_num, cid_name),
+                variables=bvars, endpoint=ep)
+    a.partner, b.partner = b, a
+    a.variables["other_loopback_leg_uuid"] = b.uuid
+    b.variables["other_loopback_leg_uuid"] = a.uuid
+    sim.add_channel(b)
+    if start_b:
+        sim.start_dialplan(b)
+    return a, b
+
+
+def _remote_script(sim: "Simulator", chan: Channel, rp: "RemoteParty") -> Generator[Any, Any, None]:
+    if rp.ring:
+        yield Sleep(rp.ring)
+    if not rp.answer:
+        chan.hangup(rp.cause)
+        return
+    chan.answer()
+    if rp.talk is not None:
+        yield Sleep(rp.talk)
+        chan.hangup("NORMAL_CLEARING")
+        return
+    yield Wait(("never",))
+
+
+def _sofia_leg(sim: "Simulator", target: str, cid_num: str, cid_name: str,
+               variables: dict[str, str]) -> Channel:
+    # sofia/<profile>/sip:user@host:port  or sofia/gateway/<gw>/<number>
+    parts = target.split("/", 2)
+    profile = parts[1] if len(parts) > 1 else "internal"
+    rest = parts[2] if len(parts) > 2 else ""
+    if profile == "gateway":
+        gw, _, number = rest.partition("/")
+        name = "sofia/gateway/%s/%s" % (gw, number)
+        dest = number
+    else:
+        uri = rest[4:] if rest.startswith("sip:") else rest
+        name = "sofia/%s/%s" % (profile, uri)
+        dest = uri.split("@")[0]
+    rp = sim.remote_party_for(target)
+    chan = Channel(sim, name, new_profile(sim, rp.dest or dest, "default", cid_num, cid_name),
+                   variables=variables, endpoint=RemoteEndpoint(), direction="outbound")
+    sim.add_channel(chan)
+    chan.emit("route", dest=chan.profile.destination_number, context="default", dialplan=None)
+    chan.task = sim.engine.spawn(_remote_script(sim, chan, rp), "remote:" + name, chan)
+    return chan
+
+
+def _caller_id(caller: Optional[Channel], variables: dict[str, str], sim: "Simulator") -> tuple[str, str]:
+    num = variables.get("origination_caller_id_number")
+    name = variables.get("origination_caller_id_name")
+    if caller is not None:
+        num = num or caller.var("effective_caller_id_number") or caller.profile.caller_id_number
+        name = name or caller.var("effective_caller_id_name") or caller.profile.caller_id_name
+    return (num or sim.globals.get("outbound_caller_id", "0000000000"),
+            name or sim.globals.get("outbound_caller_name", "FreeSWITCH"))
+
+
+def start_leg(sim: "Simulator", target: str, variables: dict[str, str], caller: Optional[Channel],
+              depth: int = 0) -> tuple[Optional[Channel], str, list[Channel]]:
+    """Begin calling ``target``; returns (channel to bridge to, fail cause, extra legs)."""
+    if depth > 5:
+        return None, "CHAN_NOT_IMPLEMENTED", []
+    tech, _, rest = target.partition("/")
+    cid_num, cid_name = _caller_id(caller, variables, sim)
+    if tech == "error":
+        cause = rest.strip().upper() or "NORMAL_CLEARING"
+        return None, cause if cause in KNOWN_CAUSES else "NORMAL_CLEARING", []
+    if tech == "loopback":
+        bits = rest.split("/")
+        dest = bits[0]
+        context = bits[1] if len(bits) > 1 and bits[1] else "default"
+        a, _b = loopback_pair(sim, dest, context, cid_num, cid_name, variables)
+        return a, "", []
+    if tech == "user":
+        user, _, domain = rest.partition("@")
+        domain = domain or sim.globals.get("domain", "")
+        entry = sim.conf.directory_user(user, domain)
+        if entry is None:
+            return None, "SUBSCRIBER_ABSENT", []
+        dial = entry.params.get("dial-string", "")
+        if not dial:
+            return None, "USER_NOT_REGISTERED", []
+        merged = dict(entry.variables)
+        merged.update(variables)
+        merged.update({"dialed_user": user, "dialed_domain": domain})
+        probe = Channel(sim, "user/" + user, CallerProfile(), variables=merged)
+        expanded = sim.expand(dial, probe)
+        gvars, groups = parse_dial_string(expanded)
+        merged.update(gvars)
+        if not groups:
+            return None, "USER_NOT_REGISTERED", []
+        local, tgt = groups[0].legs[0]
+        leg_vars = dict(merged)
+        leg_vars.update(local)
+        return start_leg(sim, tgt, leg_vars, caller, depth + 1)
+    if tech == "sofia":
+        return _sofia_leg(sim, target, cid_num, cid_name, variables), "", []
+    sim.trace.error(caller, "unknown_endpoint", "endpoint %r is not simulated" % target, target=target)
+    return None, "CHAN_NOT_IMPLEMENTED", []
+
+
+def originate(sim: "Simulator", dial_string: str, caller: Optional[Channel] = None,
+              timeout: Optional[float] = None, variables: Optional[dict[str, str]] = None
+              ) -> Generator[Any, Any, tuple[Optional[Channel], str]]:
+    """Call ``dial_string`` and wait for an answer: returns (answered channel, "") or (None, cause)."""
+    gvars, groups = parse_dial_string(dial_string)
+    base: dict[str, str] = {}
+    if caller is not None:
+        for name in (caller.var("export_vars") or "").split(","):
+            if name.strip() and caller.var(name.strip()) is not None:
+                base[name.strip()] = caller.var(name.strip()) or ""
+        base.update(caller.exported)
+    base.update(variables or {})
+    base.update(gvars)
+    if not groups:
+        return None, "DESTINATION_OUT_OF_ORDER"
+    cause = "NO_ANSWER"
+    for group in groups:
+        legs: list[Channel] = []
+        fail_causes: list[str] = []
+        for local, target in group.legs:
+            v = dict(base)
+            v.update(local)
+            leg, why, _ = start_leg(sim, target, v, caller)
+            if leg is None:
+                fail_causes.append(why)
+            else:
+                legs.append(leg)
+        if not legs:
+            cause = fail_causes[-1] if fail_causes else "NO_ANSWER"
+            continue
+        limit = timeout
+        for leg in legs:
+            t = leg.var("leg_timeout") or leg.var("call_timeout") or leg.var("originate_timeout")
+            if t and limit is None:
+                try:
+                    limit = float(t)
+                except ValueError:
+                    pass
+        if limit is None:
+            limit = 60.0
+        deadline = sim.engine.now + limit
+        winner: Optional[Channel] = None
+        try:
+            while True:
+                winner = next((leg for leg in legs if leg.answered and not leg.hungup), None)
+                live = [leg for leg in legs if not leg.hungup]
+                if winner is not None or not live:
+                    break
+                left = deadline - sim.engine.now
+                if left <= 0:
+                    break
+                w = yield Wait(("answer", "hangup"), timeout=left, channels=tuple(live))
+                if w.kind == TIMEOUT:
+                    break
+        finally:
+            if winner is None:
+                for leg in legs:
+                    if not leg.hungup:
+                        leg.hangup("ORIGINATOR_CANCEL" if (caller is not None and caller.hungup) else "NO_ANSWER")
+        if winner is not None:
+            for leg in legs:
+                if leg is not winner and not leg.hungup:
+                    leg.hangup("LOSE_RACE")
+            return winner, ""
+        causes = [leg.hangup_cause for leg in legs if leg.hangup_cause]
+        cause = causes[-1] if causes else "NO_ANSWER"
+        if sim.engine.now >= deadline:
+            cause = "NO_ANSWER"
+    return None, cause
+
+
+def bridge_channels(chan: Channel, peer: Channel) -> Generator[Any, Any, str]:
+    """Bridge ``chan`` (whose task runs this) with ``peer`` until one side goes away.
+
+    Returns "peer" when the peer hung up (after the unbridge), "break" on uuid_break /
+    transfer.  DTMF received on ``chan`` is passed on to ``peer``.
+    """
+    trace = chan.sim.trace
+    chan.bridged, peer.bridged = peer, chan
+    chan.variables["bridge_uuid"] = peer.uuid
+    chan.variables["last_bridge_to"] = peer.uuid
+    peer.variables["bridge_uuid"] = chan.uuid
+    chan.emit("bridge", other=trace.leg(peer))
+    how = "peer"
+    try:
+        while True:
+            while chan.dtmf:
+                peer.send_dtmf(chan.dtmf.popleft())
+            if peer.hungup:
+                break
+            w = yield Wait(("peer_hangup", "break", "dtmf"))
+            if w.kind == "break":
+                how = "break"
+                break
+        if how == "peer":
+            yield Sleep(UNBRIDGE_DELAY)
+        chan.emit("unbridge", other=trace.leg(peer))
+    finally:
+        chan.bridged = None
+        if peer.bridged is chan:
+            peer.bridged = None
+        if chan.hungup:
+            chan.emit("unbridge", other=trace.leg(peer))
+            if not peer.hungup and peer.task is None:
+                peer.hangup(chan.hangup_cause or "NORMAL_CLEARING")
+    if how == "break" and not peer.hungup and peer.task is None:
+        peer.hangup("NORMAL_CLEARING")
+    return how

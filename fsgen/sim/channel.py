@@ -1,0 +1,242 @@
+"""Channels: uuid, caller profile, variables, call state, DTMF queue, hangup.
+
+A channel does not run anything by itself; its dialplan task (``fsgen.sim.session``) or a
+scripted remote party drives it.  Endpoints (loopback pairs, scripted SIP parties) attach
+behaviour through the ``endpoint`` hooks so that answering or hanging up one loopback leg
+reaches its partner as in mod_loopback.
+"""
+
+from __future__ import annotations
+
+import uuid as _uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from .engine import Task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sim import Simulator
+
+#: caller profile fields a dialplan condition can name (switch_caller_get_field_by_name)
+PROFILE_FIELDS = (
+    "dialplan", "username", "caller_id_name", "caller_id_number", "callee_id_name",
+    "callee_id_number", "ani", "aniii", "network_addr", "rdnis", "destination_number",
+    "uuid", "source", "context", "chan_name", "transfer_source",
+)
+
+
+class CallerProfile:
+    """Who calls whom, where to route: the fields dialplan conditions test."""
+
+    __slots__ = PROFILE_FIELDS
+    dialplan: str
+    username: str
+    caller_id_name: str
+    caller_id_number: str
+    callee_id_name: str
+    callee_id_number: str
+    ani: str
+    aniii: str
+    network_addr: str
+    rdnis: str
+    destination_number: str
+    uuid: str
+    source: str
+    context: str
+    chan_name: str
+    transfer_source: str
+
+    def __init__(self, **fields: str):
+        for name in PROFILE_FIELDS:
+            setattr(self, name, fields.get(name, ""))
+
+    def field(self, name: str) -> Optional[str]:
+        if name in PROFILE_FIELDS:
+            return getattr(self, name)
+        return None
+
+    def copy(self, **changes: str) -> "CallerProfile":
+        p = CallerProfile(**{n: getattr(self, n) for n in PROFILE_FIELDS})
+        for k, v in changes.items():
+            setattr(p, k, v)
+        return p
+
+
+class Endpoint:
+    """Per-technology hooks (no-ops by default)."""
+
+    def on_answer(self, chan: "Channel") -> None: ...
+
+    def on_pre_answer(self, chan: "Channel") -> None: ...
+
+    def on_ring(self, chan: "Channel") -> None: ...
+
+    def on_hangup(self, chan: "Channel", cause: str) -> None: ...
+
+    def on_dtmf_sent(self, chan: "Channel", digit: str) -> None:
+        """``uuid_send_dtmf`` on this channel: where does the digit arrive?"""
+
+
+def new_uuid(sim: "Simulator") -> str:
+    return str(_uuid.UUID(int=sim.rng.getrandbits(128), version=4))
+
+
+class Channel:
+    """One call leg.  ``sim`` is the :class:`fsgen.sim.sim.Simulator` it lives in."""
+
+    def __init__(self, sim: "Simulator", name: str, profile: CallerProfile, *,
+                 uuid: Optional[str] = None, variables: Optional[dict[str, str]] = None,
+                 harness: bool = False, endpoint: Optional[Endpoint] = None,
+                 direction: str = "inbound"):
+        self.sim = sim
+        self.uuid = uuid or new_uuid(sim)
+        self.name = name
+        self.profile = profile
+        profile.uuid = self.uuid
+        profile.chan_name = name
+        self.harness = harness
+        self.endpoint = endpoint or Endpoint()
+        self.direction = direction
+        self.variables: dict[str, str] = {}
+        if variables:
+            self.variables.update(variables)
+        self.variables["uuid"] = self.uuid
+        self.variables.setdefault("call_uuid", self.uuid)
+        self.variables["channel_name"] = name
+        self.state = "CS_NEW"
+        self.answered = False
+        self.pre_answered = False
+        self.ringing = False
+        self.hungup = False
+        self.hangup_cause: Optional[str] = None
+        self.dtmf: deque[str] = deque()
+        self.waiters: list[Task] = []
+        self.task: Optional[Task] = None
+        self.partner: Optional["Channel"] = None   # the other leg of a loopback pair
+        self.bridged: Optional["Channel"] = None   # the channel whose audio we are bridged to
+        self.reroute: Optional[tuple[str, str, str]] = None  # pending transfer (dest, dialplan, context)
+        self.parked = False
+        self.listeners: list[Callable[["Channel", str, dict[str, Any]], None]] = []
+        self.created_at = sim.engine.now
+        self.answered_at: Optional[float] = None
+        self.app_stack: list[str] = []
+        self.exported: dict[str, str] = {}   # variables handed to legs this channel originates
+
+    # ---- variables ----------------------------------------------------------------------
+    def var(self, name: str) -> Optional[str]:
+        return self.variables.get(name)
+
+    def set_var(self, name: str, value: Optional[str]) -> None:
+        if value is None or value == "":
+            self.variables.pop(name, None)
+        else:
+            self.variables[name] = value
+
+    def true(self, name: str) -> bool:
+        return is_true(self.variables.get(name))
+
+    def expand(self, text: Optional[str]) -> str:
+        return self.sim.expand(text, self)
+
+    @property
+    def ready(self) -> bool:
+        """switch_channel_ready(): up, and no transfer waiting to re-route it."""
+        return not self.hungup and self.reroute is None
+
+    # ---- events -------------------------------------------------------------------------
+    def emit(self, event: str, **fields: Any) -> None:
+        """Record ``event`` in the trace and tell listeners (ESL connections, apps)."""
+        self.sim.trace.add(self, event, **fields)
+        self.notify_listeners(event, **fields)
+
+    def notify_listeners(self, event: str, **fields: Any) -> None:
+        """Tell listeners (ESL connections, apps) without writing a trace record."""
+        if self.listeners:
+            for cb in list(self.listeners):
+                cb(self, event, fields)
+        if self.sim.listeners:
+            for cb in list(self.sim.listeners):
+                cb(self, event, fields)
+
+    def post(self, kind: str, data: Any = None) -> None:
+        """Wake tasks waiting for ``kind`` on this channel."""
+        self.sim.engine.notify(self, kind, data)
+
+    # ---- call state ---------------------------------------------------------------------
+    def ring_ready(self) -> None:
+        if not self.ringing and not self.answered and not self.hungup:
+            self.ringing = True
+            self.endpoint.on_ring(self)
+            self.post("ring")
+
+    def pre_answer(self) -> None:
+        if self.pre_answered or self.answered or self.hungup:
+            return
+        self.pre_answered = True
+        self.endpoint.on_pre_answer(self)
+        self.emit("pre_answer")
+        self.post("pre_answer")
+
+    def answer(self) -> None:
+        if self.answered or self.hungup:
+            return
+        self.answered = True
+        self.answered_at = self.sim.engine.now
+        self.endpoint.on_answer(self)
+        self.emit("answer")
+        self.post("answer")
+
+    def receive_dtmf(self, digit: str) -> None:
+        """A digit arrives from the far end (queued until an application reads it)."""
+        if self.hungup:
+            return
+        self.emit("dtmf", digit=digit)
+        self.dtmf.append(digit)
+        self.post("dtmf", digit)
+
+    def send_dtmf(self, digits: str) -> None:
+        """``uuid_send_dtmf``: the endpoint decides where the digits arrive."""
+        for d in digits:
+            if d in "0123456789*#ABCDabcd":
+                self.endpoint.on_dtmf_sent(self, d.upper())
+
+    def transfer(self, dest: str, dialplan: str = "XML", context: Optional[str] = None) -> None:
+        """Re-route after the current application (switch_ivr_session_transfer)."""
+        if self.hungup:
+            return
+        self.reroute = (dest, dialplan or "XML", context or self.profile.context)
+        self.post("break")
+
+    def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        if self.hungup:
+            return
+        self.hungup = True
+        self.state = "CS_HANGUP"
+        self.hangup_cause = cause
+        self.variables["hangup_cause"] = cause
+        self.emit("hangup", cause=cause)
+        engine = self.sim.engine
+        engine.interrupt(self, cause)
+        engine.notify(self, "hangup", cause)
+        self.endpoint.on_hangup(self, cause)
+        peer = self.bridged
+        if peer is not None:
+            peer.post("peer_hangup", self)
+        self.emit("hangup_complete", cause=cause)
+        self.sim.channel_gone(self)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return "<Channel %s %s>" % (self.name, self.uuid[:8])
+
+
+def is_true(value: Optional[str]) -> bool:
+    """switch_true(): yes/on/true/t/enabled/active/allow and non-zero numbers."""
+    if value is None:
+        return False
+    v = value.strip().lower()
+    if v in ("yes", "on", "true", "t", "enabled", "active", "allow"):
+        return True
+    try:
+        return int(v) != 0
+    except ValueError:
+        return False

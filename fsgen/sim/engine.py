@@ -1,0 +1,273 @@
+"""Discrete-event scheduler on a virtual clock.
+
+A call that lasts minutes replays in milliseconds because nothing here sleeps on the real
+clock: time jumps from one scheduled event to the next.  Only real socket I/O (outbound Event
+Socket connections) takes real time; the I/O adapter feeds what it reads back through
+:meth:`Engine.call_at`, stamped with the virtual time plus the real time that elapsed.
+
+Channel behaviour is written as *tasks*: Python generators that ``yield`` wait requests
+(:class:`Sleep`, :class:`Wait`) and are resumed with the outcome.  Ordering is deterministic:
+events at the same virtual time run in the order they were scheduled.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time as _time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Optional, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .channel import Channel
+
+
+class Hangup(Exception):
+    """Thrown into a channel's task when its channel hangs up while the task waits.
+
+    Applications that must clean up (close a recording, leave a queue) catch it or use
+    ``finally``; everything else just lets it propagate and the dialplan ends.
+    """
+
+    def __init__(self, cause: str = "NORMAL_CLEARING"):
+        super().__init__(cause)
+        self.cause = cause
+
+
+@dataclass(slots=True)
+class Sleep:
+    """Resume after ``seconds`` of virtual time (interrupted only by hangup)."""
+
+    seconds: float
+
+
+@dataclass(slots=True)
+class Wait:
+    """Resume when one of ``kinds`` is posted to one of ``channels``, or after ``timeout``.
+
+    ``channels`` defaults to the waiting task's own channel.  The task is resumed with a
+    :class:`Woken`; ``Woken.kind == "timeout"`` when the timeout expired first.
+    """
+
+    kinds: frozenset[str] | set[str] | tuple[str, ...]
+    timeout: Optional[float] = None
+    channels: Optional[tuple["Channel", ...]] = None
+
+
+@dataclass(slots=True)
+class Woken:
+    kind: str
+    data: Any = None
+    channel: Optional["Channel"] = None
+
+
+TIMEOUT = "timeout"
+
+TaskGen = Generator[Any, Any, Any]
+
+
+@dataclass(eq=False)
+class Task:
+    """A running generator; ``channel`` (optional) is the channel it acts for."""
+
+    gen: TaskGen
+    name: str
+    channel: Optional["Channel"] = None
+    done: bool = False
+    result: Any = None
+    # current wait: kinds, the channels listened to, and the timer entry
+    wait_kinds: frozenset[str] = frozenset()
+    wait_channels: tuple = ()
+    timer: Optional[list] = None
+    on_done: list[Callable[["Task"], None]] = field(default_factory=list)
+
+
+class IOPoller(Protocol):
+    """What the engine needs from a real-I/O adapter (see ``fsgen.sim.outbound``)."""
+
+    def active(self) -> bool: ...
+
+    def poll(self, timeout: Optional[float]) -> bool:
+        """Wait at most ``timeout`` real seconds (None = until something happens); schedule
+        what was read via ``engine.call_at``; return True if anything was read."""
+        ...
+
+
+class Engine:
+    """The scheduler: a heap of timed callbacks and the tasks they resume."""
+
+    #: how long (real seconds) a connected Event Socket peer may stay silent before the
+    #: virtual clock jumps to the next timer; see the module docstring.
+    io_quiet = 0.05
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._heap: list[list] = []
+        self._seq = itertools.count()
+        self.io: list[IOPoller] = []
+        self.errors: list[str] = []
+        self.on_task_error: Optional[Callable[[Task, BaseException], None]] = None
+
+    # ---- timers -------------------------------------------------------------------------
+    def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> list:
+        entry = [max(t, self.now), next(self._seq), fn, args]
+        heapq.heappush(self._heap, entry)
+        return entry
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> list:
+        return self.call_at(self.now + delay, fn, *args)
+
+    @staticmethod
+    def cancel(entry: Optional[list]) -> None:
+        if entry is not None:
+            entry[2] = None
+
+    # ---- tasks --------------------------------------------------------------------------
+    def spawn(self, gen: TaskGen, name: str, channel: Optional["Channel"] = None,
+              delay: float = 0.0) -> Task:
+        task = Task(gen=gen, name=name, channel=channel)
+        self.call_later(delay, self._step, task, None, None)
+        return task
+
+    def _step(self, task: Task, value: Any, exc: Optional[BaseException]) -> None:
+        if task.done:
+            return
+        self._clear_wait(task)
+        try:
+            req = task.gen.throw(exc) if exc is not None else task.gen.send(value)
+        except StopIteration as stop:
+            self._finish(task, stop.value)
+            return
+        except Hangup:
+            self._finish(task, None)
+            return
+        except Exception as err:  # a bug in an application must not kill the whole run
+            self._finish(task, None)
+            if self.on_task_error is not None:
+                self.on_task_error(task, err)
+            else:
+                raise
+            return
+        self._arm(task, req)
+
+    def _arm(self, task: Task, req: Any) -> None:
+        if isinstance(req, Sleep):
+            task.wait_kinds = frozenset()
+            task.wait_channels = (task.channel,) if task.channel is not None else ()
+            task.timer = self.call_later(max(req.seconds, 0.0), self._step, task, None, None)
+        elif isinstance(req, Wait):
+            chans = req.channels if req.channels is not None else (
+                (task.channel,) if task.channel is not None else ())
+            task.wait_kinds = frozenset(req.kinds)
+            task.wait_channels = tuple(chans)
+            for ch in chans:
+                ch.waiters.append(task)
+            if task.channel is not None and task.channel not in chans:
+                task.channel.waiters.append(task)  # still interruptible by its own hangup
+            if req.timeout is not None:
+                task.timer = self.call_later(max(req.timeout, 0.0), self._step, task,
+                                             Woken(TIMEOUT), None)
+        elif req is None:
+            self.call_later(0.0, self._step, task, None, None)
+        else:
+            self._step(task, None, TypeError("task %s yielded %r, not Sleep/Wait" % (task.name, req)))
+            return
+        if task.channel is not None and task not in task.channel.waiters:
+            task.channel.waiters.append(task)
+
+    def _clear_wait(self, task: Task) -> None:
+        self.cancel(task.timer)
+        task.timer = None
+        for ch in task.wait_channels:
+            if task in ch.waiters:
+                ch.waiters.remove(task)
+        if task.channel is not None and task in task.channel.waiters:
+            task.channel.waiters.remove(task)
+        task.wait_channels = ()
+        task.wait_kinds = frozenset()
+
+    def _finish(self, task: Task, result: Any) -> None:
+        task.done = True
+        task.result = result
+        for cb in task.on_done:
+            cb(task)
+
+    # ---- notifications ------------------------------------------------------------------
+    def notify(self, channel: "Channel", kind: str, data: Any = None) -> None:
+        """Wake every task waiting for ``kind`` on ``channel`` (in the current instant)."""
+        for task in list(channel.waiters):
+            if kind in task.wait_kinds and channel in task.wait_channels and not task.done:
+                self._clear_wait(task)
+                self.call_later(0.0, self._step, task, Woken(kind, data, channel), None)
+
+    def interrupt(self, channel: "Channel", cause: str) -> None:
+        """Throw :class:`Hangup` into the task(s) acting for ``channel``."""
+        for task in list(channel.waiters):
+            if task.channel is channel and not task.done:
+                self._clear_wait(task)
+                self.call_later(0.0, self._step, task, None, Hangup(cause))
+
+    # ---- running ------------------------------------------------------------------------
+    def pending(self) -> bool:
+        return any(e[2] is not None for e in self._heap)
+
+    def _next_time(self) -> Optional[float]:
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def run(self, until: Optional[float] = None, stop: Optional[Callable[[], bool]] = None,
+            real_timeout: float = 60.0) -> None:
+        """Run events until none are left, ``until`` is reached or ``stop()`` is true.
+
+        ``real_timeout`` bounds the real time spent blocked on socket I/O with nothing else
+        scheduled (a peer that never answers must not hang the simulator).
+        """
+        heap = self._heap
+        while True:
+            if stop is not None and stop():
+                return
+            nxt = self._next_time()
+            io = [p for p in self.io if p.active()]
+            if io:
+                self._poll_io(io, nxt, until, real_timeout)
+                nxt = self._next_time()
+            if nxt is None:
+                if any(p.active() for p in self.io):
+                    continue
+                return
+            if until is not None and nxt > until:
+                self.now = max(self.now, until)
+                return
+            entry = heapq.heappop(heap)
+            fn = entry[2]
+            if fn is None:
+                continue
+            if entry[0] > self.now:
+                self.now = entry[0]
+            fn(*entry[3])
+
+    def _poll_io(self, io: Iterable[IOPoller], nxt: Optional[float], until: Optional[float],
+                 real_timeout: float) -> None:
+        io = list(io)
+        started = _time.monotonic()
+        if nxt is not None and nxt <= self.now:
+            wait: Optional[float] = 0.0
+        elif nxt is None:
+            wait = real_timeout
+        else:
+            wait = self.io_quiet
+        got = False
+        for p in io:
+            got = p.poll(wait if not got else 0.0) or got
+            wait = max(0.0, (wait or 0.0) - (_time.monotonic() - started))
+        elapsed = _time.monotonic() - started
+        if not got and nxt is None and elapsed >= real_timeout:
+            self.errors.append("no Event Socket traffic for %.0f s of real time; giving up" % real_timeout)
+            for p in io:
+                close = getattr(p, "abort", None)
+                if close is not None:
+                    close("timeout")
+        elif not got and nxt is None:
+            self.now += elapsed  # blocked on the wire: real time is call time

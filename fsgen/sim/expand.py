@@ -1,0 +1,114 @@
+"""``${...}`` expansion as switch_channel_expand_variables does it.
+
+- ``${name}``: channel variable, else caller-profile field, else global variable (FreeSWITCH's
+  channel lookup falls back to the globals, which is why an ESL server can send
+  ``playback ${ref_sounds}/x.wav``).
+- ``${name:offset[:length]}``: substring, negative offsets from the end.
+- ``${api(args)}``: API call (``cond``, ``strftime``, ``uuid_getvar``... see ``fsgen.sim.api``);
+  an unknown API expands to "" and leaves an error record in the trace.
+- ``$${name}`` is replaced when configuration is loaded (``fsgen.sim.conf``), not here.
+Nesting works (``${${var_name}}``, ``${cond(${x} == 1 ? a : b)}``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .channel import Channel
+
+Lookup = Callable[[str], Optional[str]]
+ApiCall = Callable[[str, str], str]
+
+
+def _match_brace(s: str, start: int) -> int:
+    """Index of the '}' closing the '{' at ``start`` (or -1)."""
+    depth = 0
+    i = start
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\" and i + 1 < n:
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def expand(text: Optional[str], lookup: Lookup, api_call: ApiCall, depth: int = 0) -> str:
+    if not text:
+        return ""
+    if "$" not in text or depth > 20:
+        return text
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "${}\\":
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == "$" and i + 1 < n and text[i + 1] == "{":
+            end = _match_brace(text, i + 1)
+            if end < 0:
+                out.append(text[i:])
+                break
+            inner = text[i + 2:end]
+            out.append(_expand_one(inner, lookup, api_call, depth))
+            i = end + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _expand_one(inner: str, lookup: Lookup, api_call: ApiCall, depth: int) -> str:
+    paren = inner.find("(")
+    if paren > 0 and inner.endswith(")") and _is_name(inner[:paren]):
+        func = inner[:paren]
+        args = expand(inner[paren + 1:-1], lookup, api_call, depth + 1)
+        return api_call(func, args)
+    name = expand(inner, lookup, api_call, depth + 1) if "$" in inner else inner
+    offset = length = None
+    if ":" in name:
+        parts = name.split(":")
+        name = parts[0]
+        try:
+            offset = int(parts[1]) if len(parts) > 1 and parts[1] != "" else None
+            length = int(parts[2]) if len(parts) > 2 and parts[2] != "" else None
+        except ValueError:
+            offset = length = None
+    value = lookup(name)
+    if value is None:
+        return ""
+    if offset is not None:
+        if offset < 0:
+            offset = max(len(value) + offset, 0)
+        value = value[offset:]
+        if length is not None:
+            value = value[:length] if length >= 0 else value[:max(len(value) + length, 0)]
+    return value
+
+
+def _is_name(s: str) -> bool:
+    return bool(s) and all(ch.isalnum() or ch in "_-" for ch in s)
+
+
+def channel_lookup(chan: Optional["Channel"], globals_: dict[str, str]) -> Lookup:
+    def lookup(name: str) -> Optional[str]:
+        if chan is not None:
+            v = chan.variables.get(name)
+            if v is not None:
+                return v
+            v = chan.profile.field(name)
+            if v:
+                return v
+        return globals_.get(name)
+    return lookup

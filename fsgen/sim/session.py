@@ -1,0 +1,122 @@
+"""The life of a channel that runs the dialplan: route, hunt, execute, re-route, hang up.
+
+Mirrors switch_core_state_machine: ROUTING hunts the XML dialplan, EXECUTE runs the queued
+applications one by one while the channel is ready; a transfer re-routes (new hunt with
+the new destination/context); running out of applications hangs up NORMAL_CLEARING; no
+matching extension hangs up NO_ROUTE_DESTINATION.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Generator, Optional
+
+from . import apps as _apps
+from .dialplan import Extension, Hunter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .channel import CallerProfile, Channel
+    from .xmltree import XElement
+
+
+def execute(chan: "Channel", app: str, data: Optional[str]) -> Generator[Any, Any, Any]:
+    """Run one application on ``chan`` (expands ``data``, emits ``execute``)."""
+    if chan.hungup:
+        return None
+    arg = chan.expand(data) if data and "$" in data else (data or "")
+    spec = _apps.lookup(app)
+    chan.variables["current_application"] = app
+    if arg:
+        chan.variables["current_application_data"] = arg
+    else:
+        chan.variables.pop("current_application_data", None)
+    chan.emit("execute", app=app, data=arg if arg else None)
+    if spec is None:
+        chan.sim.trace.error(chan, "unknown_application",
+                             "application %r is not simulated; the call ends here "
+                             "(FreeSWITCH would log 'Invalid Application')" % app, app=app)
+        chan.hangup("DESTINATION_OUT_OF_ORDER")
+        return None
+    chan.app_stack.append(app)
+    result: Any = None
+    try:
+        result = spec.func(chan, arg)
+        if inspect.isgenerator(result):
+            result = yield from result
+    finally:
+        chan.app_stack.pop()
+    if isinstance(result, str):
+        chan.variables["current_application_response"] = result
+    chan.notify_listeners("execute_complete", app=app, data=arg if arg else None,
+                          response=result if isinstance(result, str) else "_none_")
+    return result
+
+
+def execute_inline(chan: "Channel", app: str, data: str, src: Optional["XElement"] = None) -> None:
+    """``inline="true"``: run during the hunt; only applications that do not wait."""
+    spec = _apps.lookup(app)
+    if spec is not None and not spec.inline:
+        chan.sim.trace.error(chan, "not_inline", "application %r cannot be executed inline" % app,
+                             where=src.where() if src is not None else "")
+        return
+    gen = execute(chan, app, data)
+    try:
+        req = gen.send(None)
+    except StopIteration:
+        return
+    gen.close()
+    chan.sim.trace.error(chan, "not_inline", "application %r waited during an inline execution" % app,
+                         request=repr(req))
+
+
+def hunt(chan: "Channel", profile: "CallerProfile") -> Optional[Extension]:
+    """Hunt ``profile.context`` (falling back to context "global" as FreeSWITCH does)."""
+    contexts = chan.sim.conf.contexts
+    ctx = contexts.get(profile.context or "default") or contexts.get("global")
+    if ctx is None:
+        chan.sim.trace.add(chan, "log", level="WARNING", text="Context %s not found" % profile.context)
+        return None
+    hunter = Hunter(chan, profile, lambda app, data, src: execute_inline(chan, app, data, src))
+    return hunter.hunt(ctx)
+
+
+def run_dialplan(chan: "Channel") -> Generator[Any, Any, None]:
+    """Task body for a channel that routes through the XML dialplan."""
+    chan.state = "CS_ROUTING"
+    p = chan.profile
+    chan.emit("route", dest=p.destination_number, context=p.context, dialplan="xml")
+    while not chan.hungup:
+        chan.state = "CS_ROUTING"
+        ext = hunt(chan, chan.profile)
+        if ext is None:
+            chan.hangup("NO_ROUTE_DESTINATION")
+            return
+        chan.state = "CS_EXECUTE"
+        for action in ext.actions:
+            if not chan.ready:
+                break
+            yield from execute(chan, action.app, action.data)
+        if chan.hungup:
+            return
+        if chan.reroute is not None:
+            dest, dialplan, context = chan.reroute
+            chan.reroute = None
+            old = chan.profile.destination_number
+            chan.profile = chan.profile.copy(destination_number=dest, context=context)
+            chan.emit("route", dest=dest, context=context, dialplan=dialplan, reroute=True, from_dest=old)
+            continue
+        chan.hangup("NORMAL_CLEARING")
+        return
+
+
+def run_extension(chan: "Channel", dest: str, context: str) -> Generator[Any, Any, bool]:
+    """execute_extension: hunt ``dest`` in ``context`` and run its actions inline, then return."""
+    profile = chan.profile.copy(destination_number=dest, context=context)
+    ext = hunt(chan, profile)
+    if ext is None:
+        return False
+    for action in ext.actions:
+        if not chan.ready:
+            break
+        yield from execute(chan, action.app, action.data)
+    return True

@@ -1,0 +1,182 @@
+"""Time-of-day attributes of dialplan conditions (switch_xml_std_datetime_check).
+
+Evaluated against the simulator's wall clock; the zone is the ``tod_tz_offset`` channel
+variable (whole hours) if numeric, else the ``timezone`` variable (an IANA name), else the
+simulator's local zone (FreeSWITCH's process zone; UTC on the reference rig).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Optional
+
+from .xmltree import XElement
+
+TIME_ATTRS = ("date-time", "year", "yday", "mon", "mday", "week", "mweek", "wday", "hour",
+              "minute", "minute-of-day", "time-of-day", "tz-offset", "dst")
+
+_DOW = {"sun": 1, "mon": 2, "tue": 3, "wed": 4, "thu": 5, "fri": 6, "sat": 7}
+
+
+def _number_cmp(spec: str, value: int) -> bool:
+    """switch_number_cmp: comma list of N or A-B (inclusive)."""
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:]:
+            a, b = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0],
+                                                                        part[1:].split("-", 1)[1])
+            try:
+                lo, hi = int(a), int(b)
+            except ValueError:
+                continue
+            if lo <= hi and lo <= value <= hi:
+                return True
+            if lo > hi and (value >= lo or value <= hi):
+                return True
+        else:
+            try:
+                if int(part) == value:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def _dow(token: str) -> Optional[int]:
+    token = token.strip().lower()
+    if token[:3] in _DOW:
+        return _DOW[token[:3]]
+    try:
+        return int(token)
+    except ValueError:
+        return None
+
+
+def _dow_cmp(spec: str, value: int) -> bool:
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            a, b = (_dow(x) for x in part.split("-", 1))
+            if a is None or b is None:
+                continue
+            if a <= b and a <= value <= b:
+                return True
+            if a > b and (value >= a or value <= b):
+                return True
+        elif _dow(part) == value:
+            return True
+    return False
+
+
+def _tod_seconds(s: str) -> Optional[int]:
+    bits = s.strip().split(":")
+    try:
+        nums = [int(b) for b in bits]
+    except ValueError:
+        return None
+    while len(nums) < 3:
+        nums.append(0)
+    return nums[0] * 3600 + nums[1] * 60 + nums[2]
+
+
+def _tod_cmp(spec: str, value: int) -> bool:
+    for part in spec.split(","):
+        a, sep, b = part.partition("-")
+        lo = _tod_seconds(a)
+        hi = _tod_seconds(b) if sep else lo
+        if lo is None or hi is None:
+            continue
+        if lo <= hi and lo <= value <= hi:
+            return True
+        if lo > hi and (value >= lo or value <= hi):
+            return True
+    return False
+
+
+def _fulldate_cmp(spec: str, epoch: float, tz: tzinfo) -> bool:
+    for part in spec.split(","):
+        a, sep, b = part.partition("~")
+        if not sep:
+            continue
+        try:
+            lo = _parse_dt(a.strip(), tz)
+            hi = _parse_dt(b.strip(), tz)
+        except ValueError:
+            continue
+        if lo <= epoch <= hi:
+            return True
+    return False
+
+
+def _parse_dt(s: str, tz: tzinfo) -> float:
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(s, fmt).replace(tzinfo=tz).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(s)
+
+
+def has_time_attrs(cond: XElement) -> bool:
+    return any(a in cond.attrib for a in TIME_ATTRS)
+
+
+def check(cond: XElement, epoch: float, tz: tzinfo) -> int:
+    """-1 if the element has no time attributes, else 1 (match) / 0 (no match)."""
+    if not has_time_attrs(cond):
+        return -1
+    tm = datetime.fromtimestamp(epoch, tz)
+    a = cond.attrib
+    offset_hours = int((tm.utcoffset() or timedelta(0)).total_seconds() // 3600)
+    if "tz-offset" in a:
+        try:
+            if int(a["tz-offset"]) != offset_hours:
+                return 0
+        except ValueError:
+            pass
+    if "dst" in a:
+        is_dst = bool(tm.dst())
+        if is_dst != (a["dst"].strip().lower() in ("yes", "true", "on", "1")):
+            return 0
+    yday = tm.timetuple().tm_yday  # 1-based
+    wday = (tm.weekday() + 1) % 7 + 1  # Sunday = 1
+    checks = [
+        ("date-time", lambda s: _fulldate_cmp(s, epoch, tz)),
+        ("year", lambda s: _number_cmp(s, tm.year)),
+        ("yday", lambda s: _number_cmp(s, yday)),
+        ("mon", lambda s: _number_cmp(s, tm.month)),
+        ("mday", lambda s: _number_cmp(s, tm.day)),
+        ("week", lambda s: _number_cmp(s, (yday - 1) // 7 + 1)),
+        ("mweek", lambda s: _number_cmp(s, _mweek(tm.day, wday - 1))),
+        ("wday", lambda s: _dow_cmp(s, wday)),
+        ("hour", lambda s: _number_cmp(s, tm.hour)),
+        ("minute", lambda s: _number_cmp(s, tm.minute)),
+        ("minute-of-day", lambda s: _number_cmp(s, tm.hour * 60 + tm.minute + 1)),
+        ("time-of-day", lambda s: _tod_cmp(s, tm.hour * 3600 + tm.minute * 60 + tm.second)),
+    ]
+    for name, fn in checks:
+        if name in a and not fn(a[name]):
+            return 0
+    return 1
+
+
+def _mweek(mday: int, tm_wday: int) -> int:
+    firstdow = (7 - (mday - (tm_wday + 1)) % 7) % 7
+    return int(math.ceil((mday + firstdow) / 7.0))
+
+
+def zone_for(offset_hours: Optional[int], name: Optional[str], default: tzinfo) -> tzinfo:
+    if offset_hours is not None:
+        return timezone(timedelta(hours=offset_hours))
+    if name:
+        try:
+            from zoneinfo import ZoneInfo
+            return ZoneInfo(name)
+        except Exception:  # unknown zone name: FreeSWITCH falls back to local time
+            return default
+    return default
