@@ -343,19 +343,23 @@ class LookupRunner:
     def close(self) -> None:
         self.pool.kill()
 
-    def _invoke(self, task: _Task, spec: LookupSpec, ctx: LookupContext) -> LookupResult:
+    def _invoke(self, task: _Task, spec: LookupSpec, ctx: LookupContext) -> LookupResult | BaseException:
+        """Runs in a worker thread. Failures come back as values: gevent would print an exception
+        raised here as an unstructured traceback."""
         if task.abandoned:
-            raise TimeoutError("deadline passed before a worker was free")
+            return TimeoutError("deadline passed before a worker was free")
         try:
             result = spec.handler(ctx)
-        except DB_ERRORS:
+        except DB_ERRORS as exc:
             # The thread's connection may be dead (server restarted); reconnect next time.
             try:
                 if not self.database.in_transaction():
                     self.database.close()
             except Exception:
                 log.debug("closing a failed connection failed too", exc_info=True)
-            raise
+            return exc
+        except Exception as exc:  # noqa: BLE001 - reported by run() with the lookup's name
+            return exc
         if isinstance(result, LookupResult):
             return result
         return LookupResult(dict(result or {}))
@@ -376,6 +380,8 @@ class LookupRunner:
             try:
                 with gevent.Timeout(deadline):
                     result = self.pool.spawn(self._invoke, task, spec, ctx).get()
+                if isinstance(result, BaseException):
+                    raise result
             except gevent.Timeout:
                 task.abandoned = True
                 outcome.failures.append((name, f"deadline of {int(deadline * 1000)} ms exceeded"))

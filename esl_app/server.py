@@ -271,22 +271,29 @@ class HotlineSession(OutboundSession):
 
     def close(self, wait: float = 1.0) -> None:
         """Say goodbye and release the socket; never blocks longer than ``wait`` seconds."""
+        said_goodbye = False
         if self.connected:
             try:
                 old, self.command_timeout = self.command_timeout, min(self.command_timeout, wait)
                 self.send("exit")
                 self.command_timeout = old
+                said_goodbye = True
             except (NotConnectedError, OutboundSessionHasGoneAway, CommandTimeout, OSError):
                 pass
-        if self._receive_events_greenlet is not None:
-            self._receive_events_greenlet.join(timeout=wait)
-            if not self._receive_events_greenlet.dead:
-                self._receive_events_greenlet.kill(block=False)
+        reader = self._receive_events_greenlet
+        if reader is not None and said_goodbye:
+            reader.join(timeout=wait)  # the switch closes its end after exit
         self._run = False
+        try:
+            self.sock.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if reader is not None and not reader.dead:
+            reader.kill(block=True, timeout=1)
         for closable in (self.sock_file, self.sock):
             try:
                 closable.close()
-            except OSError:
+            except (OSError, RuntimeError):
                 pass
 
 

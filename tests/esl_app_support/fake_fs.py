@@ -55,7 +55,8 @@ class FakeSwitch:
 
     def call(self, caller: str = "13812345678", variables: dict[str, str] | None = None, *,
              did: str = "95598", flow: str = "demo", node: str = "identify", split_bytes: bool = False,
-             vanish_after: int | None = None, garbage_after: int | None = None, timeout: float = 10.0,
+             vanish_after: int | None = None, garbage_after: int | None = None, silent_after: int | None = None,
+             timeout: float = 10.0,
              caller_name: str = "张三") -> CallResult:
         call_uuid = str(_uuid.uuid4())
         channel = {"hotline_flow": flow, "hotline_did": did, "hotline_node": node,
@@ -101,6 +102,8 @@ class FakeSwitch:
                         sock.close()
                         result.seconds = time.perf_counter() - started
                         return result
+                    if silent_after is not None and len(result.commands) > silent_after:
+                        continue  # read on, answer nothing: a switch that hangs
                     if garbage_after is not None and len(result.commands) > garbage_after:
                         write("Content-Type: text/event-plain\nContent-Length: banana\n\n")
                         continue

@@ -15,6 +15,7 @@ import pytest
 from esl_app.config import Config
 from esl_app.db import init_schema, open_database
 
+from .harness import RunningServer
 from .pg import Cluster, PostgresUnavailable, start_cluster
 
 _counter = itertools.count(1)
@@ -62,32 +63,6 @@ def database(db_url: str):
 @pytest.fixture
 def config(db_url: str) -> Config:
     return Config(db_url=db_url, esl_port=0, lookup_deadline_ms=500, command_timeout_ms=3000, db_threads=4)
-
-
-class RunningServer:
-    """An in-process esl_app server on 127.0.0.1:<ephemeral> plus a scripted switch dialling it."""
-
-    def __init__(self, config: Config, database, registry=None):
-        from esl_app.lookups import LookupRunner
-        from esl_app.server import HotlineServer, lookup_application
-
-        from .fake_fs import FakeSwitch
-
-        self.config = config
-        self.runner = LookupRunner(config, database, registry)
-        self.server = HotlineServer(config, lookup_application(self.runner, config))
-        self.server.start()
-        host, port = self.server.address
-        self.switch = FakeSwitch(host, port)
-
-    def call(self, *args, **kwargs):
-        return self.switch.call(*args, **kwargs)
-
-    def close(self) -> None:
-        try:
-            self.server.stop(grace=2)
-        finally:
-            self.runner.close()
 
 
 @pytest.fixture

@@ -40,8 +40,10 @@ class Cluster:
         return subprocess.run([*self.run_as, *args], check=False, capture_output=True, text=True, timeout=timeout)
 
     def start(self) -> None:
+        # fsync off is safe here (a crash of the machine loses a throwaway cluster); synchronous_commit
+        # stays on so committed rows survive the immediate stop that tests use to kill the server.
         opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                "-c full_page_writes=off -c max_connections=200")
         proc = self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-o", opts, "-l",
                          f"{self.workdir}/server.log", "-w", "-t", "30", "start")
         if proc.returncode != 0:

@@ -1,0 +1,190 @@
+"""Lookups against SQLite and a real PostgreSQL: schema, customer, arrears, blacklist, PIN, survey."""
+
+import datetime as dt
+
+import pytest
+
+from esl_app.db import SCHEMA_VERSION, init_schema, schema_version
+from esl_app.lookups import CallInfo, LookupRegistry, LookupRunner, format_amount, registry
+from esl_app.models import BlacklistHit, PinFailure, SurveyScore, utcnow
+from tests.esl_app_support.data import add_bill, add_customer, blacklist
+
+pytest_plugins = ["tests.esl_app_support.fixtures"]
+
+
+def call(caller: str, lookups: str, **variables: str) -> CallInfo:
+    data = {"Caller-Caller-ID-Number": caller, "Unique-ID": "uuid-1", "variable_hotline_lookup": lookups,
+            "variable_hotline_flow": "water"}
+    data.update({f"variable_{k}": v for k, v in variables.items()})
+    return CallInfo.from_channel_data(data)
+
+
+@pytest.fixture
+def runner(config, database):
+    r = LookupRunner(config, database)
+    yield r
+    r.close()
+
+
+def test_schema_init_is_idempotent(database):
+    assert schema_version(database) == SCHEMA_VERSION
+    assert init_schema(database) == (SCHEMA_VERSION, SCHEMA_VERSION)
+    assert database.table_exists("customer") and database.table_exists("call_record")
+
+
+def test_customer_found_in_every_cli_form(runner, database):
+    add_customer("王芳", "950001", ["13812345678", "0755-2345 6789"], tier="platinum", agent="agent1001")
+    for cli in ("13812345678", "+8613812345678", "008613812345678", "013812345678",
+                "075523456789", "+86 755 23456789", "75523456789"):
+        outcome = runner.run(["customer"], call(cli, "customer"))
+        assert outcome.status == "ok", cli
+        v = outcome.variables
+        assert v["hotline_customer_known"] == "true", cli
+        assert v["hotline_customer_name"] == "王芳"
+        assert v["hotline_customer_tier"] == "platinum"
+        assert v["cc_base_score"] == "3000"
+        assert v["hotline_designated_agent"] == "agent1001"
+        assert v["hotline_account"] == "950001"
+
+
+def test_unknown_caller(runner, database):
+    add_customer("王芳", "950001", ["13812345678"])
+    outcome = runner.run(["customer", "arrears"], call("13900000000", "customer,arrears"))
+    assert outcome.status == "ok"
+    assert outcome.variables["hotline_customer_known"] == "false"
+    assert outcome.variables["cc_base_score"] == "0"
+    assert outcome.variables["hotline_arrears"] == "false"
+    assert outcome.variables["hotline_arrears_amount"] == "0"
+
+
+@pytest.mark.parametrize("tier,score", [("platinum", "3000"), ("gold", "2000"), ("normal", "0")])
+def test_tier_sets_queue_score(runner, database, tier, score):
+    add_customer("李强", "950002", ["13700001111"], tier=tier, language="en")
+    v = runner.run(["customer"], call("13700001111", "customer")).variables
+    assert (v["hotline_customer_tier"], v["cc_base_score"], v["hotline_language"]) == (tier, score, "en")
+
+
+def test_arrears_sum_and_days(runner, database):
+    c = add_customer("赵敏", "950003", ["02161234567"])
+    add_bill(c, "100.25", 40, period="2026-09")
+    add_bill(c, "28.25", 10, period="2026-10")
+    add_bill(c, "55.00", -5, period="2026-11")  # not yet due: not arrears
+    v = runner.run(["customer", "arrears"], call("021-6123-4567", "customer,arrears")).variables
+    assert v["hotline_arrears"] == "true"
+    assert v["hotline_arrears_amount"] == "128.50"
+    assert v["hotline_arrears_days"] == "40"
+
+
+def test_arrears_identifies_caller_itself(runner, database):
+    c = add_customer("赵敏", "950003", ["13611112222"])
+    add_bill(c, "12", 3)
+    v = runner.run(["arrears"], call("+8613611112222", "arrears")).variables
+    assert (v["hotline_arrears"], v["hotline_arrears_amount"], v["hotline_arrears_days"]) == ("true", "12.00", "3")
+
+
+def test_format_amount():
+    assert format_amount(None) == "0"
+    assert format_amount(0) == "0"
+    assert format_amount(128.5) == "128.50"
+
+
+def test_blacklist_prefix_and_exact(runner, database, config):
+    blacklist("+86 170", prefix=True, reason="骚扰号段")
+    blacklist("13900001111")
+    blacklist("13800002222", until=utcnow() - dt.timedelta(days=1))  # expired
+    hit = runner.run(["blacklist"], call("17012345678", "blacklist"))
+    assert hit.variables["hotline_blacklisted"] == "true"
+    assert hit.actions == [("hangup", "CALL_REJECTED")]
+    assert runner.run(["blacklist"], call("+8613900001111", "blacklist")).variables["hotline_blacklisted"] == "true"
+    miss = runner.run(["blacklist"], call("13800002222", "blacklist"))
+    assert miss.variables["hotline_blacklisted"] == "false" and miss.actions == []
+    assert BlacklistHit.select().count() == 2
+
+
+def test_blacklist_notice_plays_first(config, database):
+    config.blacklist_action, config.blacklist_notice = "notice", "/sounds/rejected.wav"
+    blacklist("13900001111")
+    r = LookupRunner(config, database)
+    try:
+        outcome = r.run(["blacklist"], call("13900001111", "blacklist"))
+    finally:
+        r.close()
+    assert outcome.actions == [("playback", "/sounds/rejected.wav"), ("hangup", "CALL_REJECTED")]
+
+
+def test_pin_ok_fail_and_lock(runner, database):
+    c = add_customer("孙丽", "950004", ["13512345678"], pin="246810")
+    ok = runner.run(["customer", "verify_pin"], call("13512345678", "customer,verify_pin", hotline_pin="246810"))
+    assert (ok.variables["hotline_pin_ok"], ok.variables["hotline_pin_locked"]) == ("true", "false")
+    for attempt in (1, 2):
+        bad = runner.run(["verify_pin"], call("13512345678", "verify_pin", hotline_pin="111111"))
+        assert (bad.variables["hotline_pin_ok"], bad.variables["hotline_pin_locked"]) == ("false", "false"), attempt
+    third = runner.run(["verify_pin"], call("13512345678", "verify_pin", hotline_pin="111111"))
+    assert (third.variables["hotline_pin_ok"], third.variables["hotline_pin_locked"]) == ("false", "true")
+    # locked: even the right PIN is refused inside the window
+    right = runner.run(["verify_pin"], call("13512345678", "verify_pin", hotline_pin="246810"))
+    assert (right.variables["hotline_pin_ok"], right.variables["hotline_pin_locked"]) == ("false", "true")
+    # the window passes: failures older than 15 minutes no longer count
+    PinFailure.update(at=utcnow() - dt.timedelta(minutes=16)).where(PinFailure.customer == c.id).execute()
+    again = runner.run(["verify_pin"], call("13512345678", "verify_pin", hotline_pin="246810"))
+    assert (again.variables["hotline_pin_ok"], again.variables["hotline_pin_locked"]) == ("true", "false")
+
+
+def test_pin_without_customer_or_pin(runner, database):
+    add_customer("周杰", "950005", ["13412345678"])  # no PIN on file
+    for caller in ("13412345678", "13000000001"):
+        v = runner.run(["verify_pin"], call(caller, "verify_pin", hotline_pin="1234")).variables
+        assert (v["hotline_pin_ok"], v["hotline_pin_locked"]) == ("false", "false")
+
+
+def test_survey_is_stored(runner, database):
+    v = runner.run(["survey"], call("13812345678", "survey", hotline_survey_score="4")).variables
+    assert v["hotline_survey_saved"] == "true"
+    row = SurveyScore.get()
+    assert (row.score, row.call_uuid, row.flow, row.caller) == (4, "uuid-1", "water", "13812345678")
+    bad = runner.run(["survey"], call("13812345678", "survey", hotline_survey_score="9")).variables
+    assert bad["hotline_survey_saved"] == "false"
+    assert SurveyScore.select().count() == 1
+
+
+def test_site_lookup_registered_without_touching_the_server(config, database):
+    site = registry.copy()
+
+    @site.register("outage", defaults={"hotline_outage": "false"})
+    def outage(ctx):
+        return {"hotline_outage": "true" if ctx.get("hotline_customer_tier") == "gold" else "false"}
+
+    add_customer("钱多", "950006", ["13312345678"], tier="gold")
+    r = LookupRunner(config, database, site)
+    try:
+        v = r.run(["customer", "outage"], call("13312345678", "customer,outage")).variables
+    finally:
+        r.close()
+    assert v["hotline_outage"] == "true"
+    assert "outage" not in registry.names()  # the copy did not leak into the default registry
+
+
+def test_deadline_exceeded_sets_defaults_and_failed(config, database):
+    import time
+
+    slow = LookupRegistry()
+    slow.register("slow", lambda ctx: time.sleep(0.5) or {"x": "late"}, defaults={"hotline_slow": "false"})
+    config.lookup_deadline_ms = 100
+    r = LookupRunner(config, database, slow)
+    try:
+        started = time.perf_counter()
+        outcome = r.run(["slow"], call("13812345678", "slow"))
+        elapsed = time.perf_counter() - started
+    finally:
+        r.close()
+    assert outcome.status == "failed"
+    assert outcome.variables == {"hotline_slow": "false"}
+    assert "deadline of 100 ms exceeded" in outcome.failures[0][1]
+    assert elapsed < 0.45  # did not wait for the handler
+
+
+def test_unknown_lookup_fails_but_others_run(runner, database):
+    add_customer("王芳", "950001", ["13812345678"])
+    outcome = runner.run(["nosuch", "customer"], call("13812345678", "nosuch,customer"))
+    assert outcome.status == "failed"
+    assert outcome.variables["hotline_customer_known"] == "true"
