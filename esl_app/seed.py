@@ -88,7 +88,9 @@ def seed_customers(database: peewee.Database, count: int, *, seed: int = 95598, 
                    progress: Callable[[int], None] | None = None, with_blacklist: bool = True) -> SeedReport:
     """Insert ``count`` fake customers (with phones and bills) after any already stored."""
     rnd = random.Random(seed)
-    pin_pool = [f"{rnd.randrange(10**6):06d}" for _ in range(PIN_POOL_SIZE)]
+    # Hashing is deliberately slow (scrypt), so a pool of PINs is hashed once and shared.
+    pool_size = max(1, min(PIN_POOL_SIZE, count // 100))
+    pin_pool = [f"{rnd.randrange(10**6):06d}" for _ in range(pool_size)]
     pin_hashes = [hash_pin(p) for p in pin_pool]
     today = dt.date.today()
     now = utcnow()
@@ -105,7 +107,7 @@ def seed_customers(database: peewee.Database, count: int, *, seed: int = 95598, 
             region, _code, districts = CITIES[cid % len(CITIES)]
             tier = _tier(rnd)
             has_pin = rnd.random() < 0.3
-            pin_index = cid % PIN_POOL_SIZE
+            pin_index = cid % pool_size
             if has_pin and len(pins) < 50:
                 pins[cid] = pin_pool[pin_index]
             cust_rows.append((
