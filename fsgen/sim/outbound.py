@@ -1,0 +1,344 @@
+"""The ``socket`` application's outbound Event Socket connection (mod_event_socket).
+
+FreeSWITCH connects to the controlling app and answers its commands: ``connect`` (reply
+carries all channel data), ``myevents``/``event``/``noevents``/``nixevent``/``filter``,
+``linger``/``nolinger``, ``resume``, ``sendmsg`` (``execute`` with ``event-lock``/``loops``/
+``Event-UUID``, ``hangup``), ``api``/``bgapi``, ``log``/``nolog``, ``divert_events``,
+``exit``.  Framing is :mod:`esl_app.protocol`; this module is only the thin I/O adapter:
+a non-blocking socket polled by the engine (see ``Engine._poll_io``), whose bytes are fed
+to the sans-IO reader at the virtual time they arrived.
+
+When the channel hangs up the app gets CHANNEL_HANGUP (if subscribed); then, lingering,
+a ``text/disconnect-notice`` with ``Content-Disposition: linger`` and the socket stays open
+until the app closes it or the linger time passes; otherwise the notice says
+``disconnect`` and the socket is closed.  When the app closes the socket (or sends
+``exit``) while the call is up, the dialplan continues after ``socket`` if ``resume`` was
+sent, else the call is hung up -- as FreeSWITCH does.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time as _time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Optional
+
+from esl_app import protocol as P
+
+from .events import base_headers, channel_data, esl_event
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .channel import Channel
+    from .sim import Simulator
+
+ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class EslPoller:
+    """All open Event Socket connections of one simulator (an engine I/O poller)."""
+
+    def __init__(self, sim: "Simulator"):
+        self.sim = sim
+        self.sel = selectors.DefaultSelector()
+        self.conns: set["OutboundConnection"] = set()
+        sim.engine.io.append(self)
+
+    @classmethod
+    def of(cls, sim: "Simulator") -> "EslPoller":
+        poller = sim.modules.get("esl_poller")
+        if poller is None:
+            poller = sim.modules["esl_poller"] = cls(sim)
+        return poller
+
+    def add(self, conn: "OutboundConnection") -> None:
+        self.conns.add(conn)
+        self.sel.register(conn.sock, selectors.EVENT_READ, conn)
+
+    def remove(self, conn: "OutboundConnection") -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            try:
+                self.sel.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+
+    def active(self) -> bool:
+        return bool(self.conns)
+
+    def poll(self, timeout: Optional[float]) -> bool:
+        engine = self.sim.engine
+        started = _time.monotonic()
+        got = False
+        try:
+            ready = self.sel.select(timeout)
+        except (OSError, ValueError):
+            ready = []
+        for key, _ in ready:
+            conn: OutboundConnection = key.data
+            try:
+                data = conn.sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            got = True
+            at = engine.now + (_time.monotonic() - started)
+            if not data:
+                self.remove(conn)
+            engine.call_at(at, conn.on_bytes, data)
+        return got
+
+    def abort(self, why: str) -> None:
+        for conn in list(self.conns):
+            conn.sim.trace.error(conn.chan, "esl_timeout", "Event Socket peer silent: %s" % why)
+            conn.close(notify=False)
+
+
+class OutboundConnection:
+    """One ``socket`` application connection, FreeSWITCH side."""
+
+    def __init__(self, chan: "Channel", sock: socket.socket, async_mode: bool, full: bool):
+        self.chan = chan
+        self.sim = chan.sim
+        self.sock = sock
+        self.async_mode = async_mode
+        self.full = full
+        self.reader = P.Reader(P.COMMANDS)
+        self.queue: deque[P.Command] = deque()
+        self.events: Optional[set[str]] = None     # None = not subscribed; "ALL" = everything
+        self.event_format = "plain"
+        self.my_events = False
+        self.linger: Optional[float] = None        # None = no linger, inf = forever
+        self.resume = False
+        self.closed = False
+        self.connected = False
+        self.hangup_handled = False
+        self.poller = EslPoller.of(self.sim)
+        self.poller.add(self)
+        chan.listeners.append(self.on_channel_event)
+        self.sim.listeners.append(self.on_any_event)
+        self.app_uuid: Optional[str] = None
+
+    # ---- bytes in -----------------------------------------------------------------------
+    def on_bytes(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.reader.feed(data)
+        while not self.closed:
+            item = self.reader.next()
+            if item is P.NEED_DATA:
+                return
+            if item is P.CLOSED:
+                self.peer_closed()
+                return
+            if isinstance(item, P.ProtocolError):
+                self.sim.trace.error(self.chan, "esl_protocol", item.message)
+                self.peer_closed()
+                return
+            assert isinstance(item, P.Command)
+            self.on_command(item)
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self.sock.setblocking(True)
+            self.sock.sendall(data)
+            self.sock.setblocking(False)
+        except OSError:
+            self.peer_closed()
+
+    def reply(self, text: str, headers: Optional[list[tuple[str, str]]] = None) -> None:
+        self.send(P.encode_reply(text, headers))
+
+    # ---- commands -----------------------------------------------------------------------
+    def on_command(self, cmd: P.Command) -> None:
+        name, args = cmd.name, cmd.args
+        chan = self.chan
+        if name == "connect":
+            self.connected = True
+            h = [("Event-Name", "CHANNEL_DATA")] + base_headers(self.sim, "CHANNEL_DATA")[1:] + channel_data(chan)
+            h += [("Content-Type", "command/reply"), ("Reply-Text", "+OK"),
+                  ("Socket-Mode", "async" if self.async_mode else "static"),
+                  ("Control", "full" if self.full else "single-channel")]
+            self.send(P.encode_message([(k, P.url_encode(v)) for k, v in h]))
+        elif name == "myevents":
+            self.my_events = True
+            self.events = {"ALL"}
+            self.event_format = _fmt(args.split()[0] if args else "plain")
+            self.reply("+OK Events Enabled")
+        elif name == "event":
+            words = args.split()
+            fmt = _fmt(words[0]) if words else "plain"
+            self.event_format = fmt
+            names = {w.upper() for w in words[1:]} or {"ALL"}
+            self.events = (self.events or set()) | names
+            self.reply("+OK event listener enabled %s" % fmt)
+        elif name == "noevents":
+            self.events = None
+            self.my_events = False
+            self.reply("+OK no longer listening for events")
+        elif name == "nixevent":
+            if self.events:
+                self.events -= {w.upper() for w in args.split()}
+            self.reply("+OK events nixed")
+        elif name == "filter":
+            self.reply("+OK filter added. [%s]" % args)
+        elif name == "linger":
+            try:
+                self.linger = float(args) if args else float("inf")
+            except ValueError:
+                self.linger = float("inf")
+            self.reply("+OK will linger")
+        elif name == "nolinger":
+            self.linger = None
+            self.reply("+OK will not linger")
+        elif name == "resume":
+            self.resume = True
+            self.reply("+OK")
+        elif name in ("log", "nolog", "divert_events", "sendevent"):
+            self.reply("+OK")
+        elif name == "api":
+            self.send(P.encode_api_response(self.sim.api(args, None)))
+        elif name == "bgapi":
+            from .channel import new_uuid
+            job = cmd.get("Job-UUID") or new_uuid(self.sim)
+            self.reply("+OK Job-UUID: %s" % job, [("Job-UUID", job)])
+            self.sim.engine.call_later(0.0, self._bgapi_done, job, args)
+        elif name == "sendmsg":
+            self.on_sendmsg(cmd)
+        elif name == "exit":
+            self.reply("+OK bye")
+            self.close(notify=True)
+        elif name == "auth":
+            self.reply("+OK accepted")
+        else:
+            self.reply("-ERR command not found")
+
+    def _bgapi_done(self, job: str, args: str) -> None:
+        body = self.sim.api(args, None)
+        if self.events and ("ALL" in self.events or "BACKGROUND_JOB" in self.events):
+            h = base_headers(self.sim, "BACKGROUND_JOB") + [("Job-UUID", job), ("Job-Command", args)]
+            self.send(P.encode_event(h, body, self.event_format))
+
+    def on_sendmsg(self, cmd: P.Command) -> None:
+        target = cmd.args
+        if target and target != self.chan.uuid and target not in self.sim.channels:
+            self.reply("-ERR invalid session id [%s]" % target)
+            return
+        command = (cmd.get("call-command") or "").lower()
+        if command == "execute":
+            if not cmd.get("execute-app-name"):
+                self.reply("-ERR invalid app")
+                return
+            self.queue.append(cmd)
+            if self.async_mode:
+                self.reply("+OK")
+            self.chan.post("esl_cmd")
+        elif command == "hangup":
+            self.reply("+OK")
+            from .apps.basic import cause_of
+            self.chan.hangup(cause_of(cmd.get("hangup-cause") or ""))
+        elif command in ("unicast", "nomedia", "xferext"):
+            self.reply("+OK")
+        else:
+            self.reply("-ERR invalid command")
+
+    def app_of(self, cmd: P.Command) -> tuple[str, str, int, Optional[str]]:
+        arg = cmd.get("execute-app-arg") or ""
+        if not arg and cmd.body:
+            arg = cmd.text
+        try:
+            loops = max(int(cmd.get("loops") or "1"), 1)
+        except ValueError:
+            loops = 1
+        return cmd.get("execute-app-name") or "", arg, loops, cmd.get("Event-UUID")
+
+    def executed(self, cmd: P.Command) -> None:
+        """Called after a queued sendmsg execute ran (sync mode replies only now)."""
+        if not self.async_mode:
+            self.reply("+OK")
+
+    # ---- events out ---------------------------------------------------------------------
+    def _wants(self, name: str, subclass: Optional[str]) -> bool:
+        if not self.events:
+            return False
+        return "ALL" in self.events or name in self.events or (subclass is not None and subclass.upper() in self.events)
+
+    def on_channel_event(self, chan: "Channel", event: str, fields: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        if self.events:
+            built = esl_event(chan, event, fields, self.app_uuid)
+            if built is not None:
+                headers, body = built
+                name = headers[0][1]
+                subclass = dict(headers).get("Event-Subclass")
+                if self._wants(name, subclass):
+                    self.send(P.encode_event(headers, body, self.event_format))
+        if event == "hangup_complete":
+            self.on_channel_down()
+
+    def on_any_event(self, chan: "Channel", event: str, fields: dict[str, Any]) -> None:
+        """``event plain ALL`` without myevents: other channels' events too (full control)."""
+        if self.closed or chan is self.chan or self.my_events or not self.events or not self.full:
+            return
+        built = esl_event(chan, event, fields)
+        if built is not None:
+            headers, body = built
+            if self._wants(headers[0][1], dict(headers).get("Event-Subclass")):
+                self.send(P.encode_event(headers, body, self.event_format))
+
+    def on_channel_down(self) -> None:
+        if self.hangup_handled or self.closed:
+            return
+        self.hangup_handled = True
+        if self.linger is not None:
+            self.send(P.encode_message([
+                ("Content-Type", "text/disconnect-notice"), ("Controlled-Session-UUID", self.chan.uuid),
+                ("Content-Disposition", "linger"), ("Channel-Name", self.chan.name),
+                ("Linger-Time", str(int(self.linger)) if self.linger != float("inf") else "-1")]))
+            if self.linger != float("inf"):
+                self.sim.engine.call_later(self.linger, self.close, True)
+        else:
+            self.close(notify=True)
+
+    # ---- closing ------------------------------------------------------------------------
+    def peer_closed(self) -> None:
+        self.close(notify=False)
+
+    def close(self, notify: bool = True) -> None:
+        if self.closed:
+            return
+        if notify:
+            self.send(P.encode_disconnect_notice(self.chan.uuid))
+        self.closed = True
+        self.poller.remove(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.on_channel_event in self.chan.listeners:
+            self.chan.listeners.remove(self.on_channel_event)
+        if self.on_any_event in self.sim.listeners:
+            self.sim.listeners.remove(self.on_any_event)
+        self.chan.post("esl_closed")
+
+
+def _fmt(word: str) -> str:
+    return "json" if word.lower() == "json" else ("xml" if word.lower() == "xml" else "plain")
+
+
+def connect(chan: "Channel", host: str, port: int, async_mode: bool, full: bool,
+            timeout: float = 5.0) -> Optional[OutboundConnection]:
+    """Open the TCP connection (real I/O); None when the app is not listening."""
+    started = _time.monotonic()
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError:
+        return None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    chan.sim.engine.now += _time.monotonic() - started
+    return OutboundConnection(chan, sock, async_mode, full)
