@@ -1,0 +1,292 @@
+"""Whole-flow and cross-flow rules: references, reachability, stuck loops, overlapping
+menu keys, DIDs and mailboxes claimed twice, prompt files on disk.
+
+Runs on the model after the schema check. Whole-graph analysis (unreachable nodes,
+loops) is skipped for a file that already has schema errors, because a broken node's
+edges are unknown and the results would be noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from . import model as m
+from .errors import Loc, Problem, Severity, did_you_mean
+from .schema import BUILTIN_LOOKUPS, CACHEABLE_LOOKUPS
+
+RecordingsFor = Callable[[m.Flow], Path]
+
+
+def check_flows(flows: list[m.Flow], recordings_for: RecordingsFor) -> list[Problem]:
+    problems: list[Problem] = []
+    by_name: dict[str, m.Flow] = {}
+    for flow in flows:
+        if flow.name in by_name:
+            first = by_name[flow.name]
+            problems.append(Problem.at(flow.loc, f"flow '{flow.name}' is already defined in {first.file}",
+                                       hint="flow names must be unique: each is a dialplan context"))
+            continue
+        by_name[flow.name] = flow
+    for flow in flows:
+        problems += check_flow(flow, by_name, recordings_for(flow))
+    problems += _check_numbers(flows)
+    problems += _check_mailboxes(flows)
+    problems += _check_agents(flows)
+    return problems
+
+
+def check_flow(flow: m.Flow, flows: dict[str, m.Flow], recordings: Path) -> list[Problem]:
+    out: list[Problem] = []
+    node_names = set(flow.nodes) | flow.broken_nodes
+    if flow.start not in node_names:
+        out.append(Problem.at(flow.start_loc, f"start: undefined node '{flow.start}'"
+                                              f"{did_you_mean(flow.start, node_names)}"))
+    for node in flow.nodes.values():
+        out += _check_refs(flow, node, node_names, flows)
+        out += _check_node(flow, node)
+    out += _check_prompts(flow, recordings)
+    if not flow.broken and flow.start in flow.nodes:
+        out += _check_graph(flow)
+    return out
+
+
+def _err(node: m.Node, loc: Loc, message: str, hint: str | None = None) -> Problem:
+    return Problem.at(loc, message, node=node.name, hint=hint)
+
+
+def _check_refs(flow: m.Flow, node: m.Node, names: set[str], flows: dict[str, m.Flow]) -> list[Problem]:
+    out: list[Problem] = []
+    for edge in node.edges():
+        if edge.target in (m.TOP, m.HANGUP):
+            continue
+        if edge.target == m.BACK:
+            if not isinstance(node, m.Menu):
+                out.append(_err(node, edge.loc, "'back' is only for menus (it returns to the menu that led here)"))
+            continue
+        if edge.target not in names:
+            out.append(_err(node, edge.loc, f"undefined node '{edge.target}'{did_you_mean(edge.target, names)}"))
+    prompt_ids = set(flow.prompts) | flow.broken_prompts
+    for pid, loc in node.prompt_refs():
+        if pid not in prompt_ids:
+            out.append(_err(node, loc, f"undefined prompt '{pid}'{did_you_mean(pid, prompt_ids)}"))
+    if isinstance(node, m.Voicemail):
+        boxes = set(flow.mailboxes) | flow.broken_mailboxes
+        if node.mailbox not in boxes:
+            out.append(_err(node, node.at("mailbox"), f"undefined mailbox '{node.mailbox}'"
+                                                      f"{did_you_mean(node.mailbox, boxes)}",
+                            hint="declare it under mailboxes: at the top of the flow"))
+    if isinstance(node, m.Transfer) and node.flow_target:
+        other = flows.get(node.flow_target)
+        if other is None:
+            out.append(_err(node, node.at("flow"), f"undefined flow '{node.flow_target}'"
+                                                   f"{did_you_mean(node.flow_target, flows)}"))
+        elif node.node_target and node.node_target not in other.nodes and node.node_target not in other.broken_nodes:
+            out.append(_err(node, node.at("node"), f"flow '{other.name}' has no node '{node.node_target}'"
+                                                   f"{did_you_mean(node.node_target, other.nodes)}"))
+    return out
+
+
+def _check_node(flow: m.Flow, node: m.Node) -> list[Problem]:
+    out: list[Problem] = []
+    if isinstance(node, m.Menu):
+        seen: list[m.MenuOption] = []
+        for opt in node.options:
+            for prev in seen:
+                if opt.key.overlaps(prev.key):
+                    out.append(_err(node, opt.loc, f"option '{opt.key.text}' overlaps option '{prev.key.text}' "
+                                                   f"(line {prev.loc.line}): a caller's keys would match both"))
+                    break
+            seen.append(opt)
+            if node.terminator != "none" and any(node.terminator in pos and len(pos) == 1 and len(shape) == 1
+                                                 for shape in opt.key.shapes for pos in shape):
+                out.append(_err(node, opt.loc, f"option '{opt.key.text}' is the menu's terminator key",
+                                hint="set terminator: none (or another key) to use it as an option"))
+    elif isinstance(node, m.Collect):
+        if node.min > node.max:
+            out.append(_err(node, node.at("min"), f"min ({node.min}) is more than max ({node.max})"))
+    elif isinstance(node, m.Play) and node.between:
+        if node.between[0] > node.between[1]:
+            out.append(_err(node, node.at("between"), f"between: {node.between[0]} is after {node.between[1]}"))
+    elif isinstance(node, m.Hours):
+        for start, end in node.holidays:
+            if start > end:
+                out.append(_err(node, node.at("holidays"), f"holiday from {start} is after to {end}"))
+    elif isinstance(node, m.Lookup):
+        known = set(BUILTIN_LOOKUPS) | set(flow.settings.extra_lookups)
+        for name in node.lookups:
+            if name not in known:
+                close = did_you_mean(name, BUILTIN_LOOKUPS)
+                hint = ("built-in lookups: " + ", ".join(BUILTIN_LOOKUPS)
+                        + "; declare site lookups under settings.extra_lookups")
+                if close:
+                    out.append(_err(node, node.at("lookups"), f"unknown lookup '{name}'{close}", hint=hint))
+                else:
+                    out.append(Problem.at(node.at("lookups"), f"lookup '{name}' is not built in: esl_app must "
+                                          "have it registered as a site lookup", node=node.name, hint=hint,
+                                          severity=Severity.WARNING))
+            if node.mode == "cached" and name not in CACHEABLE_LOOKUPS:
+                out.append(_err(node, node.at("mode"), f"lookup '{name}' cannot be cached",
+                                hint="mode: cached works for " + ", ".join(CACHEABLE_LOOKUPS)))
+    elif isinstance(node, m.Transfer):
+        if node.target and node.target.kind == "gateway" and not node.target.number:
+            out.append(_err(node, node.loc, "a gateway transfer needs number"))
+        if "number" in node.locs and not (node.target and node.target.kind == "gateway"):
+            out.append(_err(node, node.at("number"), "number is only used with gateway"))
+        if node.node_target and not node.flow_target:
+            out.append(_err(node, node.at("node"), "node is only used with flow (a node of another flow)"))
+        if node.flow_target:
+            for key in ("fallback", "after", "timeout"):
+                if key in node.locs:
+                    out.append(_err(node, node.at(key), f"{key} does not apply to a transfer to another flow; "
+                                                        "the call leaves this flow"))
+    elif isinstance(node, m.Conference):
+        for target in node.dial:
+            if target.kind == "gateway" and not target.number:
+                out.append(_err(node, target.loc, "a gateway dial target needs number"))
+    elif isinstance(node, m.Queue):
+        names: dict[str, m.Agent] = {}
+        for agent in node.agents:
+            if agent.name in names:
+                out.append(_err(node, agent.loc, f"agent '{agent.name}' is listed twice in this queue"))
+            names[agent.name] = agent
+    return out
+
+
+def _check_prompts(flow: m.Flow, recordings: Path) -> list[Problem]:
+    out: list[Problem] = []
+    used = {pid for node in flow.nodes.values() for pid, _ in node.prompt_refs()}
+    unrendered: list[tuple[m.Prompt, Path]] = []
+    for prompt in flow.prompts.values():
+        if prompt.id not in used and not flow.broken_nodes:
+            out.append(Problem.at(prompt.loc, f"prompt '{prompt.id}' is never used", severity=Severity.WARNING))
+        for part in prompt.parts:
+            path = recordings / part.path
+            if path.is_file():
+                continue
+            if part.rendered:
+                unrendered.append((prompt, path))
+            else:
+                out.append(Problem.at(prompt.loc, f"prompt '{prompt.id}': file {_display(path)} does not exist",
+                                      hint="record it, or give the prompt text and run `fsgen prompts`"))
+    if unrendered:
+        first_prompt, first_path = unrendered[0]
+        count = len(unrendered)
+        out.append(Problem.at(
+            first_prompt.loc,
+            f"{count} text prompt{'s have' if count > 1 else ' has'} not been rendered yet "
+            f"(first: {_display(first_path)})",
+            hint="run `fsgen prompts` to render them with espeak-ng", severity=Severity.WARNING))
+    return out
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def successors(flow: m.Flow, node: m.Node) -> list[str]:
+    """Node names reachable in one step (top = start; hangup and back are not nodes)."""
+    out = []
+    for edge in node.edges():
+        target = flow.start if edge.target == m.TOP else edge.target
+        if target in flow.nodes:
+            out.append(target)
+    return out
+
+
+def _check_graph(flow: m.Flow) -> list[Problem]:
+    out: list[Problem] = []
+    succ = {name: successors(flow, node) for name, node in flow.nodes.items()}
+    seen = {flow.start}
+    todo = [flow.start]
+    while todo:
+        for nxt in succ[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    for name, node in flow.nodes.items():
+        if name not in seen:
+            out.append(Problem.at(node.loc, f"unreachable: no path leads here from start '{flow.start}'",
+                                  node=name, hint="link it from another node, or delete it"))
+    # nodes from which the caller can act or the call can end
+    exits = {name for name, node in flow.nodes.items()
+             if node.waits_for_caller or any(e.target == m.HANGUP for e in node.edges())}
+    pred: dict[str, list[str]] = {name: [] for name in flow.nodes}
+    for name, nexts in succ.items():
+        for nxt in nexts:
+            pred[nxt].append(name)
+    free = set(exits)
+    todo = list(exits)
+    while todo:
+        for p in pred[todo.pop()]:
+            if p not in free:
+                free.add(p)
+                todo.append(p)
+    trapped = [name for name in flow.nodes if name not in free and name in seen]
+    reported: set[str] = set()
+    for name in trapped:
+        if name in reported:
+            continue
+        cycle = _cycle_from(name, succ, set(trapped))
+        reported.update(cycle or [name])
+        path = " -> ".join(cycle + cycle[:1]) if cycle else name
+        out.append(Problem.at(
+            flow.nodes[name].loc,
+            f"loops forever: {path}; no menu, input, agent or hangup can be reached from here",
+            node=name, hint="give the loop a way out, e.g. a menu, a hangup or a queue",
+        ))
+    return out
+
+
+def _cycle_from(start: str, succ: dict[str, list[str]], within: set[str]) -> list[str]:
+    """A cycle reached from `start` inside the trapped set, in visiting order."""
+    path: list[str] = []
+    index: dict[str, int] = {}
+    node = start
+    while node not in index:
+        index[node] = len(path)
+        path.append(node)
+        nexts = [n for n in succ[node] if n in within]
+        if not nexts:
+            return []
+        node = nexts[0]
+    return path[index[node]:]
+
+
+def _first_claims(items: Iterable[tuple[str, m.Flow, Loc]], what: str) -> list[Problem]:
+    out: list[Problem] = []
+    owner: dict[str, tuple[m.Flow, Loc]] = {}
+    for key, flow, loc in items:
+        if key in owner and owner[key][0] is not flow:
+            first_flow, first_loc = owner[key]
+            out.append(Problem.at(loc, f"{what} {key} is already claimed by flow '{first_flow.name}' "
+                                       f"({first_loc})"))
+        else:
+            owner.setdefault(key, (flow, loc))
+    return out
+
+
+def _check_numbers(flows: list[m.Flow]) -> list[Problem]:
+    return _first_claims(((num, f, loc) for f in flows for num, loc in f.numbers), "number")
+
+
+def _check_mailboxes(flows: list[m.Flow]) -> list[Problem]:
+    return _first_claims(((mb.number, f, mb.loc) for f in flows for mb in f.mailboxes.values()),
+                         "mailbox number")
+
+
+def _check_agents(flows: list[m.Flow]) -> list[Problem]:
+    out: list[Problem] = []
+    contacts: dict[str, m.Agent] = {}
+    for flow in flows:
+        for queue in flow.queues():
+            for agent in queue.agents:
+                first = contacts.setdefault(agent.name, agent)
+                if first is not agent and first.contact != agent.contact:
+                    out.append(Problem.at(agent.loc, f"agent '{agent.name}' has contact '{agent.contact}' here "
+                                                     f"but '{first.contact}' at {first.loc}",
+                                          node=queue.name, hint="an agent is one person: give one contact"))
+    return out

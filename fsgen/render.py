@@ -1,0 +1,156 @@
+"""Plans and model -> XML text through the Jinja2 templates in fsgen/templates/.
+
+Autoescape is on for every template and a finalizer also turns newlines and tabs into
+character references, so no value (mailbox names, agent contacts, variable values) can
+close an attribute, open an element or start a new line in the generated XML.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from . import model as m
+from .errors import Problem, Severity
+from .plan import ContextPlan, public_expression
+
+_ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#10;", "\r": "&#13;",
+        "\t": "&#9;"}
+_ESC_RE = re.compile("[&<>\"'\n\r\t]")
+
+
+def xml_escape(text: str) -> str:
+    return _ESC_RE.sub(lambda mt: _ESC[mt.group()], text)
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return value
+    return Markup(xml_escape(str(value)))
+
+
+def _xmlattrs(attrs: dict[str, str]) -> Markup:
+    return Markup("".join(f' {k}="{xml_escape(str(v))}"' for k, v in attrs.items()))
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("fsgen", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+    )
+    env.filters["xmlattr"] = _xmlattrs
+    return env
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def _env() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = environment()
+    return _ENV
+
+
+@dataclass
+class QueueView:
+    flow: str
+    name: str
+    queue_name: str
+    params: list[tuple[str, str]]
+
+
+def _queue_params(flow: m.Flow, q: m.Queue, files: Any) -> list[tuple[str, str]]:
+    music = q.music if q.music.startswith("local_stream://") else files([q.music])
+    params = [
+        ("strategy", q.strategy),
+        ("moh-sound", music),
+        ("time-base-score", "system"),
+        ("max-wait-time", str(q.max_wait)),
+        ("max-wait-time-with-no-agent", str(q.max_wait_no_agent)),
+        ("max-wait-time-with-no-agent-time-reached", str(q.max_wait_no_agent_reached)),
+        ("tier-rules-apply", "true" if q.tier_rules_apply else "false"),
+        ("discard-abandoned-after", str(q.discard_abandoned_after)),
+        ("abandoned-resume-allowed", "false"),
+    ]
+    if q.announce_prompt and q.announce_every:
+        params += [("announce-sound", files([q.announce_prompt])), ("announce-frequency", str(q.announce_every))]
+    return params
+
+
+def render_context(flow: m.Flow, plan: ContextPlan) -> str:
+    return _env().get_template("context.xml.j2").render(flow=flow.name, plan=plan)
+
+
+def render_project(flows: Iterable[m.Flow], env: dict[str, str] | None = None
+                   ) -> tuple[dict[str, bytes], list[Problem]]:
+    """Every output file (path relative to the conf root -> bytes) and render-time problems.
+
+    `env` supplies mailbox PINs (`pin_env`); it defaults to os.environ.
+    """
+    from .plan import FlowPlanner
+
+    environ = os.environ if env is None else env
+    flows = sorted(flows, key=lambda f: f.name)
+    by_name = {f.name: f for f in flows}
+    tpl = _env()
+    files: dict[str, bytes] = {}
+    problems: list[Problem] = []
+    queues: list[QueueView] = []
+    agents: dict[str, m.Agent] = {}
+    tiers: list[dict[str, Any]] = []
+    for flow in flows:
+        planner = FlowPlanner(flow, by_name)
+        plan = planner.plan()
+        files[f"dialplan/{flow.context}.xml"] = render_context(flow, plan).encode()
+        if flow.numbers:
+            text = tpl.get_template("public.xml.j2").render(
+                flow=flow, expression=public_expression([n for n, _ in flow.numbers]))
+            files[f"dialplan/public/{flow.context}.xml"] = text.encode()
+        for q in flow.queues():
+            queues.append(QueueView(flow.name, q.name, q.queue_name, _queue_params(flow, q, planner.files)))
+            for a in q.agents:
+                agents.setdefault(a.name, a)
+                tiers.append({"agent": a.name, "queue": q.queue_name, "level": a.level, "position": a.position})
+        for box in flow.mailboxes.values():
+            password = "$${default_password}"
+            if box.pin_env:
+                pin = environ.get(box.pin_env)
+                if pin is None:
+                    problems.append(Problem.at(box.loc, f"mailbox '{box.id}': environment variable {box.pin_env} "
+                                                        "is not set; the stock $${default_password} applies",
+                                               severity=Severity.WARNING))
+                elif not re.fullmatch(r"[0-9]{4,12}", pin):
+                    problems.append(Problem.at(box.loc, f"mailbox '{box.id}': {box.pin_env} must be 4 to 12 "
+                                                        "digits"))
+                else:
+                    password = pin
+            text = tpl.get_template("directory_user.xml.j2").render(flow=flow, box=box, password=password)
+            files[f"directory/default/hotline_{box.number}.xml"] = text.encode()
+    text = tpl.get_template("callcenter.conf.xml.j2").render(
+        queues=queues, agents=list(agents.values()), tiers=tiers)
+    files["autoload_configs/callcenter.conf.xml"] = text.encode()
+    return files, problems
+
+
+def recording_dirs(flows: Iterable[m.Flow]) -> list[str]:
+    """Folders under $${recordings_dir} the switch must have (record and record_session)."""
+    out = set()
+    for flow in flows:
+        if flow.settings.record_agent_calls:
+            out.add(f"hotline/{flow.name}/calls")
+        for node in flow.nodes.values():
+            if isinstance(node, m.Record):
+                out.add(f"hotline/{flow.name}/{node.folder}")
+    return sorted(out)

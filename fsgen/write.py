@@ -1,0 +1,75 @@
+"""Writing the output tree atomically, with a manifest.
+
+Everything is rendered in memory first; files go to a staging directory next to the
+target, which is then renamed into place. A failure at any point leaves the previous
+tree untouched, and a directory that fsgen did not create (no manifest) is never
+replaced, so pointing -o at a live /etc/freeswitch cannot wipe it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+MANIFEST = "hotline-manifest.json"
+
+
+class OutputError(Exception):
+    """The output directory cannot be written (a plain message for the CLI)."""
+
+
+def manifest(files: dict[str, bytes], flows: dict[str, str], recording_dirs: list[str]) -> bytes:
+    data = {
+        "generator": "fsgen",
+        "files": {path: hashlib.sha256(content).hexdigest() for path, content in sorted(files.items())},
+        "flows": dict(sorted(flows.items())),
+        "recording_dirs": sorted(recording_dirs),
+    }
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def write_tree(out: Path, files: dict[str, bytes]) -> None:
+    """Replace `out` with exactly `files` (relative posix paths -> content)."""
+    out = out.absolute()
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError(f"{out} exists and is not a directory")
+        if any(out.iterdir()) and not (out / MANIFEST).is_file():
+            raise OutputError(f"{out} is not empty and was not written by fsgen (no {MANIFEST}); "
+                              "choose an empty directory or one fsgen made")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create {parent}: {exc.strerror or exc}") from None
+    try:
+        for rel, content in sorted(files.items()):
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                fh.write(content)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for d, _, _ in os.walk(staging):
+            os.chmod(d, 0o755)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            old.rmdir()
+            os.rename(out, old)
+        try:
+            os.rename(staging, out)
+        except OSError:
+            if old is not None:
+                os.rename(old, out)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
