@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence, Union
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -305,9 +305,29 @@ def _block(headers: list[tuple[str, str]]) -> bytes:
     return "".join("%s: %s\n" % (k, v) for k, v in headers).encode("utf-8")
 
 
+_URL_UNSAFE = frozenset(b"\r\n #%&+:;<=>?@[\\]^`{|}\"")
+_HEX = b"0123456789ABCDEFabcdef"
+
+
 def url_encode(value: str) -> str:
-    """switch_url_encode: everything but letters, digits and ``-._~`` as %XX of UTF-8 bytes."""
-    return quote(value, safe="-._~")
+    """switch_url_encode: control bytes, non-ASCII bytes and ``SWITCH_URL_UNSAFE`` characters
+    become %XX (of the UTF-8 bytes); an existing %XX escape is left as it is."""
+    raw = value.encode("utf-8")
+    out = bytearray()
+    n = len(raw)
+    for i, b in enumerate(raw):
+        if b == 0x25 and i + 2 < n and raw[i + 1] in _HEX and raw[i + 2] in _HEX:
+            out.append(b)
+        elif b < 0x20 or b > 0x7E or b in _URL_UNSAFE:
+            out += b"%%%02X" % b
+        else:
+            out.append(b)
+    return out.decode("ascii")
+
+
+def decoded_headers(msg: Message) -> dict[str, str]:
+    """Header values URL-decoded (the outbound ``connect`` reply is URL-encoded like an event)."""
+    return {k: unquote(v) for k, v in msg.headers}
 
 
 def encode_command(line: str, headers: Optional[Headers] = None, body: Union[bytes, str, None] = None) -> bytes:

@@ -87,6 +87,10 @@ class IOPoller(Protocol):
 
     def active(self) -> bool: ...
 
+    def realtime(self) -> bool:
+        """True while a channel waits for the peer (virtual time must then follow real time)."""
+        ...
+
     def poll(self, timeout: Optional[float]) -> bool:
         """Wait at most ``timeout`` real seconds (None = until something happens); schedule
         what was read via ``engine.call_at``; return True if anything was read."""
@@ -250,12 +254,16 @@ class Engine:
 
     def _poll_io(self, io: Iterable[IOPoller], nxt: Optional[float], until: Optional[float],
                  real_timeout: float) -> None:
+        """Let real sockets speak.  While a channel waits for its Event Socket app (parked,
+        nothing queued) time flows at real speed; otherwise a silent peer gets ``io_quiet``
+        real seconds before the virtual clock jumps to the next timer."""
         io = list(io)
+        realtime = any(getattr(p, "realtime", lambda: False)() for p in io)
         started = _time.monotonic()
         if nxt is not None and nxt <= self.now:
             wait: Optional[float] = 0.0
-        elif nxt is None:
-            wait = real_timeout
+        elif realtime or nxt is None:
+            wait = min(real_timeout, nxt - self.now) if nxt is not None else real_timeout
         else:
             wait = self.io_quiet
         got = False
@@ -263,11 +271,13 @@ class Engine:
             got = p.poll(wait if not got else 0.0) or got
             wait = max(0.0, (wait or 0.0) - (_time.monotonic() - started))
         elapsed = _time.monotonic() - started
-        if not got and nxt is None and elapsed >= real_timeout:
+        if got:
+            return
+        if (realtime or nxt is None) and elapsed >= real_timeout:
             self.errors.append("no Event Socket traffic for %.0f s of real time; giving up" % real_timeout)
             for p in io:
                 close = getattr(p, "abort", None)
                 if close is not None:
                     close("timeout")
-        elif not got and nxt is None:
-            self.now += elapsed  # blocked on the wire: real time is call time
+        if realtime or nxt is None:
+            self.now = min(self.now + elapsed, nxt) if nxt is not None else self.now + elapsed

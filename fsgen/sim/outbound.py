@@ -66,6 +66,9 @@ class EslPoller:
     def active(self) -> bool:
         return bool(self.conns)
 
+    def realtime(self) -> bool:
+        return any(c.awaiting for c in self.conns)
+
     def poll(self, timeout: Optional[float]) -> bool:
         engine = self.sim.engine
         started = _time.monotonic()
@@ -119,6 +122,7 @@ class OutboundConnection:
         chan.listeners.append(self.on_channel_event)
         self.sim.listeners.append(self.on_any_event)
         self.app_uuid: Optional[str] = None
+        self.awaiting = False   # the channel is parked waiting for this app's next command
 
     # ---- bytes in -----------------------------------------------------------------------
     def on_bytes(self, data: bytes) -> None:
@@ -314,6 +318,7 @@ class OutboundConnection:
         if notify:
             self.send(P.encode_disconnect_notice(self.chan.uuid))
         self.closed = True
+        self.awaiting = False
         self.poller.remove(self)
         try:
             self.sock.close()

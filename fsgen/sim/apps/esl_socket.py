@@ -53,7 +53,11 @@ def socket_app(chan: Channel, data: str) -> Generator[Any, Any, None]:
             continue
         if conn.closed or not chan.ready:
             break
-        yield Wait(("esl_cmd", "esl_closed", "break"))
+        conn.awaiting = True
+        try:
+            yield Wait(("esl_cmd", "esl_closed", "break"))
+        finally:
+            conn.awaiting = False
     if not chan.ready:
         return
     yield Sleep(RESUME_DELAY)
