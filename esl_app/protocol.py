@@ -23,8 +23,9 @@ message.  After an error the reader keeps returning it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence, Union
+from typing import Union
 from urllib.parse import unquote
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -40,7 +41,7 @@ class Message:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
 
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, name: str, default: str | None = None) -> str | None:
         for k, v in self.headers:
             if k == name:
                 return v
@@ -75,7 +76,7 @@ class Command:
         parts = self.line.split(" ", 1)
         return parts[1].strip() if len(parts) > 1 else ""
 
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, name: str, default: str | None = None) -> str | None:
         lname = name.lower()
         for k, v in self.headers:
             if k.lower() == lname:
@@ -92,13 +93,13 @@ class Event:
     """A FreeSWITCH event: decoded headers and optional body text."""
 
     headers: dict[str, str]
-    body: Optional[str] = None
+    body: str | None = None
 
     @property
     def name(self) -> str:
         return self.headers.get("Event-Name", "")
 
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
 
 
@@ -142,9 +143,9 @@ class Reader:
         self.kind = kind
         self._buf = bytearray()
         self._eof = False
-        self._error: Optional[ProtocolError] = None
+        self._error: ProtocolError | None = None
         self._consumed = 0
-        self._pending: Optional[tuple[list[str], int]] = None  # header lines, body length
+        self._pending: tuple[list[str], int] | None = None  # header lines, body length
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -156,7 +157,7 @@ class Reader:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def next(self) -> Union[Message, Command, ProtocolError, _NeedData, _Closed]:
+    def next(self) -> Message | Command | ProtocolError | _NeedData | _Closed:
         if self._error is not None:
             return self._error
         if self._pending is None:
@@ -187,7 +188,7 @@ class Reader:
                 if sep and k.strip().lower() == "content-length":
                     v = v.strip()
                     if not v.isdigit():
-                        return self._fail("Content-Length must be a non-negative integer, got %r" % v)
+                        return self._fail(f"Content-Length must be a non-negative integer, got {v!r}")
                     length = int(v)
                     if length > MAX_BODY_BYTES:
                         return self._fail("Content-Length %d exceeds the %d byte limit" % (length, MAX_BODY_BYTES))
@@ -236,12 +237,12 @@ def _split_headers(lines: Iterable[str]) -> list[tuple[str, str]]:
             if out:  # continuation of a multi-line value
                 out[-1] = (out[-1][0], out[-1][1] + "\n" + ln)
             continue
-        out.append((k.strip(), v[1:] if v.startswith(" ") else v))
+        out.append((k.strip(), v.removeprefix(" ")))
     return out
 
 
 # ---- events ---------------------------------------------------------------------------------
-def parse_event(msg: Message) -> Union[Event, ProtocolError]:
+def parse_event(msg: Message) -> Event | ProtocolError:
     """Decode the event carried by a ``text/event-plain|json|xml`` message."""
     ctype = msg.content_type
     if ctype == "text/event-plain":
@@ -250,17 +251,17 @@ def parse_event(msg: Message) -> Union[Event, ProtocolError]:
         try:
             data = json.loads(msg.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as err:
-            return ProtocolError("text/event-json body is not JSON: %s" % err)
+            return ProtocolError(f"text/event-json body is not JSON: {err}")
         if not isinstance(data, dict):
             return ProtocolError("text/event-json body is not an object")
         body = data.pop("_body", None)
         return Event({str(k): str(v) for k, v in data.items()}, body if body is None else str(body))
     if ctype == "text/event-xml":
         return _parse_event_xml(msg.body)
-    return ProtocolError("not an event: Content-Type %r" % ctype)
+    return ProtocolError(f"not an event: Content-Type {ctype!r}")
 
 
-def parse_event_plain(body: bytes) -> Union[Event, ProtocolError]:
+def parse_event_plain(body: bytes) -> Event | ProtocolError:
     inner = Reader(MESSAGES)
     inner.feed(body)
     inner.feed(b"")
@@ -274,12 +275,12 @@ def parse_event_plain(body: bytes) -> Union[Event, ProtocolError]:
     return Event(headers, text)
 
 
-def _parse_event_xml(body: bytes) -> Union[Event, ProtocolError]:
+def _parse_event_xml(body: bytes) -> Event | ProtocolError:
     import xml.etree.ElementTree as ET
     try:
         root = ET.fromstring(body)
     except ET.ParseError as err:
-        return ProtocolError("text/event-xml body is not XML: %s" % err)
+        return ProtocolError(f"text/event-xml body is not XML: {err}")
     headers: dict[str, str] = {}
     hdrs = root.find("headers")
     if hdrs is not None:
@@ -290,7 +291,7 @@ def _parse_event_xml(body: bytes) -> Union[Event, ProtocolError]:
 
 
 # ---- serializers ----------------------------------------------------------------------------
-def _items(headers: Optional[Headers]) -> list[tuple[str, str]]:
+def _items(headers: Headers | None) -> list[tuple[str, str]]:
     if headers is None:
         return []
     if isinstance(headers, Mapping):
@@ -301,8 +302,8 @@ def _items(headers: Optional[Headers]) -> list[tuple[str, str]]:
 def _block(headers: list[tuple[str, str]]) -> bytes:
     for k, v in headers:
         if "\n" in k or "\n" in v or ":" in k:
-            raise ValueError("header %r cannot be framed (newline or colon)" % k)
-    return "".join("%s: %s\n" % (k, v) for k, v in headers).encode("utf-8")
+            raise ValueError(f"header {k!r} cannot be framed (newline or colon)")
+    return "".join(f"{k}: {v}\n" for k, v in headers).encode("utf-8")
 
 
 _URL_UNSAFE = frozenset(b"\r\n #%&+:;<=>?@[\\]^`{|}\"")
@@ -330,7 +331,7 @@ def decoded_headers(msg: Message) -> dict[str, str]:
     return {k: unquote(v) for k, v in msg.headers}
 
 
-def encode_command(line: str, headers: Optional[Headers] = None, body: Union[bytes, str, None] = None) -> bytes:
+def encode_command(line: str, headers: Headers | None = None, body: bytes | str | None = None) -> bytes:
     """A command to FreeSWITCH, e.g. ``encode_command("sendmsg", {"call-command": "execute"})``."""
     if "\n" in line:
         raise ValueError("a command line cannot contain a newline")
@@ -341,7 +342,7 @@ def encode_command(line: str, headers: Optional[Headers] = None, body: Union[byt
     return line.encode("utf-8") + b"\n" + _block(items) + b"\n" + (data or b"")
 
 
-def encode_message(headers: Headers, body: Union[bytes, str, None] = None) -> bytes:
+def encode_message(headers: Headers, body: bytes | str | None = None) -> bytes:
     items = [(k, v) for k, v in _items(headers) if k != "Content-Length"]
     data = body.encode("utf-8") if isinstance(body, str) else (body or b"")
     if data:
@@ -349,7 +350,7 @@ def encode_message(headers: Headers, body: Union[bytes, str, None] = None) -> by
     return _block(items) + b"\n" + data
 
 
-def encode_reply(reply_text: str, headers: Optional[Headers] = None) -> bytes:
+def encode_reply(reply_text: str, headers: Headers | None = None) -> bytes:
     """``command/reply`` (``+OK ...`` / ``-ERR ...``), optionally with more headers."""
     items = [("Content-Type", "command/reply"), ("Reply-Text", reply_text)] + _items(headers)
     return _block(items) + b"\n"
@@ -369,7 +370,7 @@ def encode_rude_rejection(text: str = "Access Denied, go away.\n") -> bytes:
     return _block([("Content-Type", "text/rude-rejection"), ("Content-Length", str(len(data)))]) + b"\n" + data
 
 
-def encode_disconnect_notice(session_uuid: Optional[str] = None, linger: bool = False,
+def encode_disconnect_notice(session_uuid: str | None = None, linger: bool = False,
                              text: str = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
                              ) -> bytes:
     items = [("Content-Type", "text/disconnect-notice")]
@@ -381,16 +382,16 @@ def encode_disconnect_notice(session_uuid: Optional[str] = None, linger: bool = 
     return _block(items) + b"\n" + data
 
 
-def serialize_event_plain(headers: Headers, body: Optional[str] = None) -> bytes:
+def serialize_event_plain(headers: Headers, body: str | None = None) -> bytes:
     """The event itself as FreeSWITCH serializes it (URL-encoded values)."""
-    out = "".join("%s: %s\n" % (k, url_encode(v)) for k, v in _items(headers))
+    out = "".join(f"{k}: {url_encode(v)}\n" for k, v in _items(headers))
     if body is not None:
         data = body.encode("utf-8")
         return out.encode("utf-8") + ("Content-Length: %d\n\n" % len(data)).encode() + data
     return out.encode("utf-8") + b"\n"
 
 
-def encode_event(headers: Headers, body: Optional[str] = None, fmt: str = "plain") -> bytes:
+def encode_event(headers: Headers, body: str | None = None, fmt: str = "plain") -> bytes:
     """A framed event message in ``plain`` or ``json`` format."""
     if fmt == "json":
         obj = dict(_items(headers))

@@ -120,7 +120,7 @@ def test_crlf_line_endings_are_accepted() -> None:
 @pytest.mark.parametrize("value", ["abc", "-5", "1e3", ""])
 def test_malformed_content_length_is_an_error_value(value: str) -> None:
     r = P.Reader(P.MESSAGES)
-    r.feed(("Content-Type: api/response\nContent-Length: %s\n\nhello" % value).encode())
+    r.feed((f"Content-Type: api/response\nContent-Length: {value}\n\nhello").encode())
     err = r.next()
     assert isinstance(err, P.ProtocolError)
     assert "Content-Length" in err.message

@@ -14,7 +14,7 @@ from fsgen.sim.testing import apps_run, call, make_conf, projection, simulator, 
 def sounds(tmp_path: Path) -> Path:
     d = tmp_path / "sounds"
     for name, secs in (("two", 2.0), ("one", 1.0), ("half", 0.5)):
-        write_wav(d / ("%s.wav" % name), secs)
+        write_wav(d / (f"{name}.wav"), secs)
     return d
 
 
@@ -30,12 +30,12 @@ def var_log(sim) -> list[str]:
 
 
 def ext(*actions: str) -> str:
-    return '<context name="t"><extension name="e"><condition field="destination_number" expression="^100$">%s' \
-           '</condition></extension></context>' % "".join(actions)
+    return '<context name="t"><extension name="e"><condition field="destination_number" expression="^100$">{}' \
+           '</condition></extension></context>'.format("".join(actions))
 
 
 def act(app: str, data: str = "") -> str:
-    return '<action application="%s" data="%s"/>' % (app, data.replace('"', "&quot;"))
+    return '<action application="{}" data="{}"/>'.format(app, data.replace('"', "&quot;"))
 
 
 def test_playback_times_and_star_terminator(tmp_path: Path, sounds: Path) -> None:

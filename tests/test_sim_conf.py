@@ -161,10 +161,10 @@ def test_overlay_on_stock_base(tmp_path: Path) -> None:
 def test_exec_is_never_run(tmp_path: Path) -> None:
     root = full_tree(tmp_path)
     marker = tmp_path / "pwned"
-    write(root, "vars.xml", """<include>
-  <X-PRE-PROCESS cmd="exec-set" data="x=touch %s"/>
+    write(root, "vars.xml", f"""<include>
+  <X-PRE-PROCESS cmd="exec-set" data="x=touch {marker}"/>
 </include>
-""" % marker)
+""")
     c = conf.load(root)
     assert not isinstance(c, SimError)
     assert not marker.exists()

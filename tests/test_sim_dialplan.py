@@ -54,12 +54,12 @@ def test_failed_condition_without_anti_action_keeps_earlier_actions_and_hunts_on
     ("always", ["first=no"]),
 ])
 def test_break_modes_on_a_failing_condition(tmp_path: Path, brk: str, expected: list[str]) -> None:
-    sim = run(tmp_path, """<context name="t"><extension name="a">
-  <condition field="caller_id_number" expression="^999$" break="%s">
+    sim = run(tmp_path, f"""<context name="t"><extension name="a">
+  <condition field="caller_id_number" expression="^999$" break="{brk}">
     <action application="set" data="first=yes"/><anti-action application="set" data="first=no"/>
   </condition>
   <condition field="destination_number" expression="^100$"><action application="set" data="second=yes"/></condition>
-</extension></context>""" % brk)
+</extension></context>""")
     assert sets(sim) == expected
 
 
@@ -95,13 +95,13 @@ def test_nested_conditions(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("rule,expected", [("all", "no"), ("any", "yes"), ("xor", "yes")])
 def test_regex_lists(tmp_path: Path, rule: str, expected: str) -> None:
-    sim = run(tmp_path, """<context name="t"><extension name="a">
-  <condition regex="%s">
+    sim = run(tmp_path, f"""<context name="t"><extension name="a">
+  <condition regex="{rule}">
     <regex field="destination_number" expression="^100$"/>
     <regex field="caller_id_number" expression="^2000$"/>
     <action application="set" data="m=yes"/><anti-action application="set" data="m=no"/>
   </condition>
-</extension></context>""" % rule)
+</extension></context>""")
     assert sets(sim) == ["m=" + expected]
 
 

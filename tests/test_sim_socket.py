@@ -8,8 +8,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -94,19 +94,18 @@ def test_greenswitch_outbound_handler_drives_the_call(tmp_path: Path, greenswitc
     ran = apps_run(sim)
     assert ran[:6] == [("answer", ""), ("socket", "127.0.0.1:%d async full" % port),
                        ("set", "customer_name=张三丰"), ("playback", str(sounds / "p.wav")),
-                       ("play_and_get_digits", "1 1 2 3000 # %s %s choice ^[12]$ 1000 9999 XML t"
-                        % (sounds / "p.wav", sounds / "p.wav")),
+                       ("play_and_get_digits", "1 1 2 3000 # {} {} choice ^[12]$ 1000 9999 XML t".format(sounds / "p.wav", sounds / "p.wav")),
                        ("set", "seen=2")]
     assert ran[-1] == ("hangup", "NORMAL_CLEARING")
     assert ("set", "not_reached=1") not in ran
     p = projection(sim, times=True)
     # the prompt played for its virtual second, the digit arrived 35 ms after it was sent
-    stop = [x for x in p if x[1] == "playback_stop"][0]
+    stop = next(x for x in p if x[1] == "playback_stop")
     assert 1.0 <= stop[0] < 1.5
-    assert [x for x in p if x[1] == "dtmf"][0][0] == pytest.approx(2.535, abs=0.2)
+    assert next(x for x in p if x[1] == "dtmf")[0] == pytest.approx(2.535, abs=0.2)
     record = json.loads(log.read_text().splitlines()[-1])
     assert record["caller"] == "13812345678" and record["digit"] == "2"
-    assert record["uuid"] == [r for r in sim.trace.records if r["leg"] == "b"][0]["uuid"]
+    assert record["uuid"] == next(r for r in sim.trace.records if r["leg"] == "b")["uuid"]
 
 
 def _listener() -> socket.socket:
@@ -158,7 +157,7 @@ def test_raw_outbound_session_api_and_disconnect(tmp_path: Path) -> None:
         try:
             conn.sendall(P.encode_command("connect"))
             seen["connect"] = recv()
-            conn.sendall(P.encode_command("api uuid_getvar %s caller_tier" % P.decoded_headers(seen["connect"])["Unique-ID"]))
+            conn.sendall(P.encode_command("api uuid_getvar {} caller_tier".format(P.decoded_headers(seen["connect"])["Unique-ID"])))
             seen["api"] = recv()
             conn.sendall(P.encode_command("exit"))
             seen["exit"] = recv()

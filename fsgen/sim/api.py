@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import time as _time
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -53,7 +54,7 @@ _OPS = ("==", "!=", ">=", "<=", ">", "<")
 
 
 @api_command("cond")
-def cond(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def cond(sim: Simulator, args: str, chan: Channel | None) -> str:
     """``cond(<a> <op> <b> ? <true> : <false>)``; numbers compare numerically (mod_commands)."""
     q = _split_unquoted(args, "?")
     if q < 0:
@@ -100,7 +101,7 @@ def cond(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 # ---- time ------------------------------------------------------------------------------
 @api_command("strftime")
-def strftime_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def strftime_api(sim: Simulator, args: str, chan: Channel | None) -> str:
     fmt = args or "%Y-%m-%d %T"
     when = sim.wall_time()
     if "|" in fmt:
@@ -114,14 +115,14 @@ def strftime_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("strftime_tz")
-def strftime_tz_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def strftime_tz_api(sim: Simulator, args: str, chan: Channel | None) -> str:
     zone, _, fmt = args.partition(" ")
     fmt = (fmt or "%Y-%m-%d %T").replace("%T", "%H:%M:%S")
     return datetime.fromtimestamp(sim.wall_time(), sim.local_tz(zone)).strftime(fmt)
 
 
 @api_command("strepoch")
-def strepoch(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def strepoch(sim: Simulator, args: str, chan: Channel | None) -> str:
     if not args.strip():
         return str(int(sim.wall_time()))
     try:
@@ -132,24 +133,24 @@ def strepoch(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("epoch")
-def epoch(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def epoch(sim: Simulator, args: str, chan: Channel | None) -> str:
     return str(int(sim.wall_time()))
 
 
 # ---- misc functions --------------------------------------------------------------------
 @api_command("create_uuid")
-def create_uuid(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def create_uuid(sim: Simulator, args: str, chan: Channel | None) -> str:
     from .channel import new_uuid
     return new_uuid(sim)
 
 
 @api_command("echo")
-def echo(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def echo(sim: Simulator, args: str, chan: Channel | None) -> str:
     return args
 
 
 @api_command("eval")
-def eval_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def eval_api(sim: Simulator, args: str, chan: Channel | None) -> str:
     if args.startswith("uuid:"):
         target, _, rest = args[5:].partition(" ")
         return sim.expand(rest, sim.channels.get(target))
@@ -157,7 +158,7 @@ def eval_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("regex")
-def regex_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def regex_api(sim: Simulator, args: str, chan: Channel | None) -> str:
     """``regex <data>|<pattern>[|<substitution>]`` (``%1`` or ``$1`` captures)."""
     delim = "|"
     if args.startswith("m:") and len(args) > 3:
@@ -179,12 +180,12 @@ def regex_api(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("global_getvar")
-def global_getvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def global_getvar(sim: Simulator, args: str, chan: Channel | None) -> str:
     return sim.globals.get(args.strip(), "")
 
 
 @api_command("global_setvar")
-def global_setvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def global_setvar(sim: Simulator, args: str, chan: Channel | None) -> str:
     name, _, value = args.partition("=")
     if not name.strip():
         return "-ERR Usage: global_setvar <var>=<value>"
@@ -193,18 +194,18 @@ def global_setvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str
 
 
 # ---- uuid_* ------------------------------------------------------------------------------
-def _target(sim: "Simulator", uuid: str) -> Optional["Channel"]:
+def _target(sim: Simulator, uuid: str) -> Channel | None:
     chan = sim.channels.get(uuid)
     return chan if chan is not None and not chan.hungup else None
 
 
 @api_command("uuid_exists")
-def uuid_exists(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_exists(sim: Simulator, args: str, chan: Channel | None) -> str:
     return "true" if _target(sim, args.strip()) else "false"
 
 
 @api_command("uuid_getvar")
-def uuid_getvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_getvar(sim: Simulator, args: str, chan: Channel | None) -> str:
     parts = args.split()
     if len(parts) < 2:
         return "-USAGE: <uuid> <var>"
@@ -216,7 +217,7 @@ def uuid_getvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("uuid_setvar")
-def uuid_setvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_setvar(sim: Simulator, args: str, chan: Channel | None) -> str:
     parts = args.split(None, 2)
     if len(parts) < 2:
         return "-USAGE: <uuid> <var> [value]"
@@ -228,7 +229,7 @@ def uuid_setvar(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("uuid_send_dtmf")
-def uuid_send_dtmf(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_send_dtmf(sim: Simulator, args: str, chan: Channel | None) -> str:
     parts = args.split()
     if len(parts) < 2:
         return "-USAGE: <uuid> <dtmf_data>"
@@ -237,11 +238,11 @@ def uuid_send_dtmf(sim: "Simulator", args: str, chan: Optional["Channel"]) -> st
         return "-ERR no such channel"
     digits = parts[1].split("@")[0]
     target.send_dtmf(digits)
-    return "+OK %s sent DTMF %s." % (target.uuid, digits)
+    return f"+OK {target.uuid} sent DTMF {digits}."
 
 
 @api_command("uuid_kill")
-def uuid_kill(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_kill(sim: Simulator, args: str, chan: Channel | None) -> str:
     parts = args.split()
     if not parts:
         return "-USAGE: <uuid> [cause]"
@@ -253,7 +254,7 @@ def uuid_kill(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("uuid_break")
-def uuid_break(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_break(sim: Simulator, args: str, chan: Channel | None) -> str:
     parts = args.split()
     target = _target(sim, parts[0]) if parts else None
     if target is None:
@@ -263,7 +264,7 @@ def uuid_break(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("uuid_transfer")
-def uuid_transfer(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def uuid_transfer(sim: Simulator, args: str, chan: Channel | None) -> str:
     parts = args.split()
     if len(parts) < 2:
         return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]"
@@ -283,7 +284,7 @@ def uuid_transfer(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str
 
 
 @api_command("hupall")
-def hupall(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def hupall(sim: Simulator, args: str, chan: Channel | None) -> str:
     cause = args.split()[0] if args.split() else "MANAGER_REQUEST"
     for c in list(sim.channels.values()):
         c.hangup(cause)
@@ -291,18 +292,18 @@ def hupall(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("status")
-def status(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def status(sim: Simulator, args: str, chan: Channel | None) -> str:
     return ("UP 0 years, 0 days, 0 hours, 0 minutes, %d seconds\nFreeSWITCH (hotline simulator) is ready\n"
             "%d session(s) since startup\n" % (int(sim.engine.now), sim.created_count))
 
 
 @api_command("version")
-def version(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def version(sim: Simulator, args: str, chan: Channel | None) -> str:
     return "FreeSWITCH Version 1.10.11-release (hotline simulator)"
 
 
 @api_command("user_data")
-def user_data(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def user_data(sim: Simulator, args: str, chan: Channel | None) -> str:
     """``user_data <user>@<domain> [var|param|attr] <name>``."""
     parts = args.split()
     if len(parts) < 3:
@@ -320,10 +321,10 @@ def user_data(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
 
 
 @api_command("sofia_contact")
-def sofia_contact(sim: "Simulator", args: str, chan: Optional["Channel"]) -> str:
+def sofia_contact(sim: Simulator, args: str, chan: Channel | None) -> str:
     target = args.split()[-1] if args.split() else ""
     user, _, domain = target.rpartition("/")[2].partition("@")
-    contact = sim.registrations.get("%s@%s" % (user, domain or sim.globals.get("domain", "")))
+    contact = sim.registrations.get("{}@{}".format(user, domain or sim.globals.get("domain", "")))
     return contact or "error/user_not_registered"
 
 

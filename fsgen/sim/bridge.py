@@ -19,8 +19,9 @@ answer wins), ``|`` tries groups one after another.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generator, Optional
+from typing import TYPE_CHECKING, Any
 
 from .channel import CallerProfile, Channel, Endpoint
 from .engine import TIMEOUT, Sleep, Wait
@@ -152,26 +153,26 @@ class RemoteEndpoint(Endpoint):
     """A far end we only script (SIP phone, gateway): DTMF sent to it is dropped."""
 
 
-def new_profile(sim: "Simulator", dest: str, context: str, cid_num: str, cid_name: str,
+def new_profile(sim: Simulator, dest: str, context: str, cid_num: str, cid_name: str,
                 **extra: str) -> CallerProfile:
     return CallerProfile(destination_number=dest, context=context, caller_id_number=cid_num,
                          caller_id_name=cid_name, ani=cid_num, dialplan="XML",
                          network_addr="127.0.0.1", source="mod_loopback", **extra)
 
 
-def loopback_pair(sim: "Simulator", dest: str, context: str, cid_num: str, cid_name: str,
-                  variables: Optional[dict[str, str]] = None, *, harness: bool = False,
-                  a_uuid: Optional[str] = None, start_b: bool = True) -> tuple[Channel, Channel]:
+def loopback_pair(sim: Simulator, dest: str, context: str, cid_num: str, cid_name: str,
+                  variables: dict[str, str] | None = None, *, harness: bool = False,
+                  a_uuid: str | None = None, start_b: bool = True) -> tuple[Channel, Channel]:
     """Create ``loopback/DEST-a`` and ``-b``; ``-b`` starts routing the dialplan."""
     ep = LoopbackEndpoint()
     variables = dict(variables or {})
-    a = Channel(sim, "loopback/%s-a" % dest, new_profile(sim, dest, context, cid_num, cid_name),
+    a = Channel(sim, f"loopback/{dest}-a", new_profile(sim, dest, context, cid_num, cid_name),
                 uuid=a_uuid, variables=variables, harness=harness, endpoint=ep, direction="outbound")
     sim.add_channel(a)
     a.emit("route", dest=dest, context=context, dialplan="xml")
     bvars = dict(variables)
     bvars.pop("origination_uuid", None)
-    b = Channel(sim, "loopback/%s-b" % dest, new_profile(sim, dest, context, cid_num, cid_name),
+    b = Channel(sim, f"loopback/{dest}-b", new_profile(sim, dest, context, cid_num, cid_name),
                 variables=bvars, endpoint=ep)
     a.partner, b.partner = b, a
     a.variables["other_loopback_leg_uuid"] = b.uuid
@@ -182,7 +183,7 @@ def loopback_pair(sim: "Simulator", dest: str, context: str, cid_num: str, cid_n
     return a, b
 
 
-def _remote_script(sim: "Simulator", chan: Channel, rp: "RemoteParty") -> Generator[Any, Any, None]:
+def _remote_script(sim: Simulator, chan: Channel, rp: RemoteParty) -> Generator[Any, Any, None]:
     if rp.ring:
         yield Sleep(rp.ring)
     if not rp.answer:
@@ -196,7 +197,7 @@ def _remote_script(sim: "Simulator", chan: Channel, rp: "RemoteParty") -> Genera
     yield Wait(("never",))
 
 
-def _sofia_leg(sim: "Simulator", target: str, cid_num: str, cid_name: str,
+def _sofia_leg(sim: Simulator, target: str, cid_num: str, cid_name: str,
                variables: dict[str, str]) -> Channel:
     # sofia/<profile>/sip:user@host:port  or sofia/gateway/<gw>/<number>
     parts = target.split("/", 2)
@@ -204,11 +205,11 @@ def _sofia_leg(sim: "Simulator", target: str, cid_num: str, cid_name: str,
     rest = parts[2] if len(parts) > 2 else ""
     if profile == "gateway":
         gw, _, number = rest.partition("/")
-        name = "sofia/gateway/%s/%s" % (gw, number)
+        name = f"sofia/gateway/{gw}/{number}"
         dest = number
     else:
-        uri = rest[4:] if rest.startswith("sip:") else rest
-        name = "sofia/%s/%s" % (profile, uri)
+        uri = rest.removeprefix("sip:")
+        name = f"sofia/{profile}/{uri}"
         dest = uri.split("@")[0]
     rp = sim.remote_party_for(target)
     chan = Channel(sim, name, new_profile(sim, rp.dest or dest, "default", cid_num, cid_name),
@@ -219,7 +220,7 @@ def _sofia_leg(sim: "Simulator", target: str, cid_num: str, cid_name: str,
     return chan
 
 
-def _caller_id(caller: Optional[Channel], variables: dict[str, str], sim: "Simulator") -> tuple[str, str]:
+def _caller_id(caller: Channel | None, variables: dict[str, str], sim: Simulator) -> tuple[str, str]:
     num = variables.get("origination_caller_id_number")
     name = variables.get("origination_caller_id_name")
     if caller is not None:
@@ -229,8 +230,8 @@ def _caller_id(caller: Optional[Channel], variables: dict[str, str], sim: "Simul
             name or sim.globals.get("outbound_caller_name", "FreeSWITCH"))
 
 
-def start_leg(sim: "Simulator", target: str, variables: dict[str, str], caller: Optional[Channel],
-              depth: int = 0) -> tuple[Optional[Channel], str, list[Channel]]:
+def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Channel | None,
+              depth: int = 0) -> tuple[Channel | None, str, list[Channel]]:
     """Begin calling ``target``; returns (channel to bridge to, fail cause, extra legs)."""
     if depth > 5:
         return None, "CHAN_NOT_IMPLEMENTED", []
@@ -269,13 +270,13 @@ def start_leg(sim: "Simulator", target: str, variables: dict[str, str], caller: 
         return start_leg(sim, tgt, leg_vars, caller, depth + 1)
     if tech == "sofia":
         return _sofia_leg(sim, target, cid_num, cid_name, variables), "", []
-    sim.trace.error(caller, "unknown_endpoint", "endpoint %r is not simulated" % target, target=target)
+    sim.trace.error(caller, "unknown_endpoint", f"endpoint {target!r} is not simulated", target=target)
     return None, "CHAN_NOT_IMPLEMENTED", []
 
 
-def originate(sim: "Simulator", dial_string: str, caller: Optional[Channel] = None,
-              timeout: Optional[float] = None, variables: Optional[dict[str, str]] = None
-              ) -> Generator[Any, Any, tuple[Optional[Channel], str]]:
+def originate(sim: Simulator, dial_string: str, caller: Channel | None = None,
+              timeout: float | None = None, variables: dict[str, str] | None = None
+              ) -> Generator[Any, Any, tuple[Channel | None, str]]:
     """Call ``dial_string`` and wait for an answer: returns (answered channel, "") or (None, cause)."""
     gvars, groups = parse_dial_string(dial_string)
     base: dict[str, str] = {}
@@ -314,7 +315,7 @@ def originate(sim: "Simulator", dial_string: str, caller: Optional[Channel] = No
         if limit is None:
             limit = 60.0
         deadline = sim.engine.now + limit
-        winner: Optional[Channel] = None
+        winner: Channel | None = None
         try:
             while True:
                 winner = next((leg for leg in legs if leg.answered and not leg.hungup), None)

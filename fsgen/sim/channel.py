@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid as _uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .engine import Task
 
@@ -50,12 +51,12 @@ class CallerProfile:
         for name in PROFILE_FIELDS:
             setattr(self, name, fields.get(name, ""))
 
-    def field(self, name: str) -> Optional[str]:
+    def field(self, name: str) -> str | None:
         if name in PROFILE_FIELDS:
             return getattr(self, name)
         return None
 
-    def copy(self, **changes: str) -> "CallerProfile":
+    def copy(self, **changes: str) -> CallerProfile:
         p = CallerProfile(**{n: getattr(self, n) for n in PROFILE_FIELDS})
         for k, v in changes.items():
             setattr(p, k, v)
@@ -65,28 +66,28 @@ class CallerProfile:
 class Endpoint:
     """Per-technology hooks (no-ops by default)."""
 
-    def on_answer(self, chan: "Channel") -> None: ...
+    def on_answer(self, chan: Channel) -> None: ...
 
-    def on_pre_answer(self, chan: "Channel") -> None: ...
+    def on_pre_answer(self, chan: Channel) -> None: ...
 
-    def on_ring(self, chan: "Channel") -> None: ...
+    def on_ring(self, chan: Channel) -> None: ...
 
-    def on_hangup(self, chan: "Channel", cause: str) -> None: ...
+    def on_hangup(self, chan: Channel, cause: str) -> None: ...
 
-    def on_dtmf_sent(self, chan: "Channel", digit: str) -> None:
+    def on_dtmf_sent(self, chan: Channel, digit: str) -> None:
         """``uuid_send_dtmf`` on this channel: where does the digit arrive?"""
 
 
-def new_uuid(sim: "Simulator") -> str:
+def new_uuid(sim: Simulator) -> str:
     return str(_uuid.UUID(int=sim.rng.getrandbits(128), version=4))
 
 
 class Channel:
     """One call leg.  ``sim`` is the :class:`fsgen.sim.sim.Simulator` it lives in."""
 
-    def __init__(self, sim: "Simulator", name: str, profile: CallerProfile, *,
-                 uuid: Optional[str] = None, variables: Optional[dict[str, str]] = None,
-                 harness: bool = False, endpoint: Optional[Endpoint] = None,
+    def __init__(self, sim: Simulator, name: str, profile: CallerProfile, *,
+                 uuid: str | None = None, variables: dict[str, str] | None = None,
+                 harness: bool = False, endpoint: Endpoint | None = None,
                  direction: str = "inbound"):
         self.sim = sim
         self.uuid = uuid or new_uuid(sim)
@@ -108,25 +109,25 @@ class Channel:
         self.pre_answered = False
         self.ringing = False
         self.hungup = False
-        self.hangup_cause: Optional[str] = None
+        self.hangup_cause: str | None = None
         self.dtmf: deque[str] = deque()
         self.waiters: list[Task] = []
-        self.task: Optional[Task] = None
-        self.partner: Optional["Channel"] = None   # the other leg of a loopback pair
-        self.bridged: Optional["Channel"] = None   # the channel whose audio we are bridged to
-        self.reroute: Optional[tuple[str, str, str]] = None  # pending transfer (dest, dialplan, context)
+        self.task: Task | None = None
+        self.partner: Channel | None = None   # the other leg of a loopback pair
+        self.bridged: Channel | None = None   # the channel whose audio we are bridged to
+        self.reroute: tuple[str, str, str] | None = None  # pending transfer (dest, dialplan, context)
         self.parked = False
-        self.listeners: list[Callable[["Channel", str, dict[str, Any]], None]] = []
+        self.listeners: list[Callable[[Channel, str, dict[str, Any]], None]] = []
         self.created_at = sim.engine.now
-        self.answered_at: Optional[float] = None
+        self.answered_at: float | None = None
         self.app_stack: list[str] = []
         self.exported: dict[str, str] = {}   # variables handed to legs this channel originates
 
     # ---- variables ----------------------------------------------------------------------
-    def var(self, name: str) -> Optional[str]:
+    def var(self, name: str) -> str | None:
         return self.variables.get(name)
 
-    def set_var(self, name: str, value: Optional[str]) -> None:
+    def set_var(self, name: str, value: str | None) -> None:
         if value is None or value == "":
             self.variables.pop(name, None)
         else:
@@ -135,7 +136,7 @@ class Channel:
     def true(self, name: str) -> bool:
         return is_true(self.variables.get(name))
 
-    def expand(self, text: Optional[str]) -> str:
+    def expand(self, text: str | None) -> str:
         return self.sim.expand(text, self)
 
     @property
@@ -200,7 +201,7 @@ class Channel:
             if d in "0123456789*#ABCDabcd":
                 self.endpoint.on_dtmf_sent(self, d.upper())
 
-    def transfer(self, dest: str, dialplan: str = "XML", context: Optional[str] = None) -> None:
+    def transfer(self, dest: str, dialplan: str = "XML", context: str | None = None) -> None:
         """Re-route after the current application (switch_ivr_session_transfer)."""
         if self.hungup:
             return
@@ -226,10 +227,10 @@ class Channel:
         self.sim.channel_gone(self)
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return "<Channel %s %s>" % (self.name, self.uuid[:8])
+        return f"<Channel {self.name} {self.uuid[:8]}>"
 
 
-def is_true(value: Optional[str]) -> bool:
+def is_true(value: str | None) -> bool:
     """switch_true(): yes/on/true/t/enabled/active/allow and non-zero numbers."""
     if value is None:
         return False

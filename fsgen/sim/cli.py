@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import click
 
@@ -19,7 +18,7 @@ from .refcase import run_case
               help="Folder behind $${ref_sounds} (default: CASE_DIR/../sounds).")
 @click.option("--max-seconds", type=float, default=600.0, show_default=True,
               help="Virtual seconds after which calls still up are hung up.")
-def replay(case_dir: str, trace_format: str, sounds_dir: Optional[str], max_seconds: float) -> None:
+def replay(case_dir: str, trace_format: str, sounds_dir: str | None, max_seconds: float) -> None:
     """Replay CASE_DIR (conf/ + call.json) and print the call trace.
 
     Exit status: 0 = replayed, 1 = the replay hit simulator errors (listed on stderr; the
@@ -27,12 +26,12 @@ def replay(case_dir: str, trace_format: str, sounds_dir: Optional[str], max_seco
     """
     result = run_case(case_dir, sounds_dir=sounds_dir, max_seconds=max_seconds)
     if isinstance(result, SimError):
-        click.echo("error: %s" % result, err=True)
+        click.echo(f"error: {result}", err=True)
         sys.exit(2)
     result.trace.dump(sys.stdout)
     problems = [r for r in result.trace.errors()] + [{"message": e} for e in result.errors]
     for p in problems:
-        click.echo("simulator error: %s" % p.get("message"), err=True)
+        click.echo("simulator error: {}".format(p.get("message")), err=True)
     if problems:
         sys.exit(1)
 

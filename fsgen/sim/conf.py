@@ -27,16 +27,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
 
 from .errors import SimError
 from .xmltree import XElement, XMLSyntaxError, parse
 
 STOCK_DIR = Path(__file__).resolve().parent / "stock"
 
-_PRE_RE = re.compile(r"<X-PRE-PROCESS\b([^>]*?)/?>", re.S)
+_PRE_RE = re.compile(r"<X-PRE-PROCESS\b([^>]*?)/?>", re.DOTALL)
 _ATTR_RE = re.compile(r'([\w-]+)\s*=\s*"([^"]*)"')
-_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
 _GLOBAL_RE = re.compile(r"\$\$\{([^}]+)\}")
 
 
@@ -47,7 +46,7 @@ class DirectoryUser:
     attrs: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
-    element: Optional[XElement] = None
+    element: XElement | None = None
 
 
 @dataclass
@@ -63,13 +62,13 @@ class Conf:
     files: list[str]
     warnings: list[SimError] = field(default_factory=list)
 
-    def configuration(self, name: str) -> Optional[XElement]:
+    def configuration(self, name: str) -> XElement | None:
         """``<configuration name="...">`` of the configuration section (``callcenter.conf``)."""
         if not name.endswith(".conf"):
             name += ".conf"
         return self.configurations.get(name)
 
-    def directory_user(self, user: str, domain: str) -> Optional[DirectoryUser]:
+    def directory_user(self, user: str, domain: str) -> DirectoryUser | None:
         found = self.users.get((user, domain))
         if found is not None:
             return found
@@ -85,7 +84,7 @@ class _Layers:
     def __init__(self, dirs: list[Path]):
         self.dirs = dirs
 
-    def rel(self, path: Path) -> Optional[str]:
+    def rel(self, path: Path) -> str | None:
         for d in self.dirs:
             try:
                 return str(path.resolve().relative_to(d.resolve()))
@@ -93,7 +92,7 @@ class _Layers:
                 continue
         return None
 
-    def resolve(self, rel: str) -> Optional[Path]:
+    def resolve(self, rel: str) -> Path | None:
         for d in self.dirs:
             p = d / rel
             if p.is_file():
@@ -139,9 +138,9 @@ def core_globals(conf_dir: str, *, storage_dir: str = "/var/lib/freeswitch/stora
     }
 
 
-def load(conf_dir: Union[str, Path], *, overlay_on_stock: bool = False,
-         globals_: Optional[dict[str, str]] = None,
-         pinned: Optional[dict[str, str]] = None) -> Union[Conf, SimError]:
+def load(conf_dir: str | Path, *, overlay_on_stock: bool = False,
+         globals_: dict[str, str] | None = None,
+         pinned: dict[str, str] | None = None) -> Conf | SimError:
     """Load ``conf_dir`` (a full tree) or, with ``overlay_on_stock``, the stock base with
     ``conf_dir`` laid over it.
 
@@ -197,7 +196,7 @@ class _Preprocessor:
         try:
             raw = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise _PreError(SimError("cannot read file: %s" % err, file=str(path))) from None
+            raise _PreError(SimError(f"cannot read file: {err}", file=str(path))) from None
         comments = [(m.start(), m.end()) for m in _COMMENT_RE.finditer(raw)]
 
         def in_comment(pos: int) -> bool:
@@ -227,9 +226,9 @@ class _Preprocessor:
             elif cmd == "include":
                 key = "k%d" % len(included)
                 included[key] = self.include(path, data, line, depth)
-                out.append('<X-INCLUDED key="%s"/>%s' % (key, keep_lines))
+                out.append(f'<X-INCLUDED key="{key}"/>{keep_lines}')
             elif cmd in ("exec", "exec-set"):
-                self.warnings.append(SimError("X-PRE-PROCESS %s is not run by the simulator" % cmd,
+                self.warnings.append(SimError(f"X-PRE-PROCESS {cmd} is not run by the simulator",
                                               file=str(path), line=line))
                 if cmd == "exec-set":
                     name = data.partition("=")[0].strip()
@@ -237,7 +236,7 @@ class _Preprocessor:
                         self.globals[name] = ""
                 out.append(keep_lines)
             else:
-                self.warnings.append(SimError("unknown X-PRE-PROCESS cmd %r ignored" % cmd,
+                self.warnings.append(SimError(f"unknown X-PRE-PROCESS cmd {cmd!r} ignored",
                                               file=str(path), line=line))
                 out.append(keep_lines)
         out.append(self.subst(raw[last:]))
@@ -269,7 +268,7 @@ class _Preprocessor:
                 str(path.parent / pattern)
         files = self.layers.glob(rel_pattern)
         if not files and not any(ch in pattern for ch in "*?["):
-            raise _PreError(SimError("included file %r not found" % pattern, file=str(path), line=line))
+            raise _PreError(SimError(f"included file {pattern!r} not found", file=str(path), line=line))
         nodes: list[XElement] = []
         for f in files:
             nodes.extend(self.process(f, depth + 1))
@@ -289,7 +288,7 @@ def _splice(el: XElement, included: dict[str, list[XElement]]) -> None:
     el.children = new_children
 
 
-def _index(root: XElement, pre: _Preprocessor) -> Union[Conf, SimError]:
+def _index(root: XElement, pre: _Preprocessor) -> Conf | SimError:
     contexts: dict[str, XElement] = {}
     configurations: dict[str, XElement] = {}
     menus: dict[str, XElement] = {}
@@ -341,7 +340,7 @@ def _ancestors(el: XElement, tag: str) -> list[XElement]:
     return list(reversed(out))
 
 
-def _domain_of(user: XElement) -> Optional[str]:
+def _domain_of(user: XElement) -> str | None:
     doms = _ancestors(user, "domain")
     return doms[-1].get("name") if doms else None
 

@@ -19,8 +19,9 @@ the session then executes the collected actions.  Semantics follow parse_exten()
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 from . import timecond
 from .xmltree import XElement
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Action:
     app: str
     data: str
-    source: Optional[XElement] = None
+    source: XElement | None = None
 
 
 @dataclass
@@ -44,10 +45,10 @@ class Extension:
 
 InlineExec = Callable[[str, str, XElement], None]
 
-_re_cache: dict[str, Optional[re.Pattern]] = {}
+_re_cache: dict[str, re.Pattern | None] = {}
 
 
-def compile_regex(expr: str) -> Optional[re.Pattern]:
+def compile_regex(expr: str) -> re.Pattern | None:
     """PCRE as FreeSWITCH writes it; ``/.../`` delimiters are accepted too."""
     pat = _re_cache.get(expr)
     if pat is None and expr not in _re_cache:
@@ -56,7 +57,7 @@ def compile_regex(expr: str) -> Optional[re.Pattern]:
         if len(src) >= 2 and src.startswith("/") and src.rfind("/") > 0:
             end = src.rfind("/")
             if "i" in src[end + 1:]:
-                flags |= re.I
+                flags |= re.IGNORECASE
             src = src[1:end]
         try:
             pat = re.compile(src, flags)
@@ -96,15 +97,15 @@ def substitute(data: str, m: re.Match) -> str:
 class Hunter:
     """Runs one hunt for ``chan`` in ``context``."""
 
-    def __init__(self, chan: "Channel", profile: "CallerProfile", inline_exec: InlineExec):
+    def __init__(self, chan: Channel, profile: CallerProfile, inline_exec: InlineExec):
         self.chan = chan
         self.profile = profile
         self.inline_exec = inline_exec
-        self.extension: Optional[Extension] = None
+        self.extension: Extension | None = None
         self.errors: list[str] = []
 
-    def hunt(self, context: XElement) -> Optional[Extension]:
-        xexten: Optional[XElement] = None
+    def hunt(self, context: XElement) -> Extension | None:
+        xexten: XElement | None = None
         if self.chan.true("auto_hunt"):
             xexten = context.find("extension", name=self.profile.destination_number)
         extensions = context.findall("extension")
@@ -141,7 +142,7 @@ class Hunter:
                 brk = "on-false"
             time_match = timecond.check(xcond, sim.wall_time(), sim.zone_for_channel(self.chan))
             anti = True
-            match: Optional[re.Match] = None
+            match: re.Match | None = None
             if time_match == 1:
                 anti = False
                 proceed = True
@@ -156,8 +157,8 @@ class Hunter:
                     data = self._field_data(fld)
                     pat = compile_regex(expression)
                     if pat is None:
-                        self.errors.append("%s: bad regular expression %r" % (xcond.where(), expression))
-                        sim.trace.error(self.chan, "bad_regex", "bad regular expression %r" % expression,
+                        self.errors.append(f"{xcond.where()}: bad regular expression {expression!r}")
+                        sim.trace.error(self.chan, "bad_regex", f"bad regular expression {expression!r}",
                                         where=xcond.where())
                         m = None
                     else:
@@ -202,12 +203,12 @@ class Hunter:
         expr = xe.text if xe is not None else (el.get("expression") or "")
         return self.chan.expand(expr) if "$" in expr else expr
 
-    def _regex_list(self, xcond: XElement, time_match: int) -> tuple[bool, bool, Optional[re.Match]]:
+    def _regex_list(self, xcond: XElement, time_match: int) -> tuple[bool, bool, re.Match | None]:
         rule = (xcond.get("regex") or "").lower()
         all_, xor = rule == "all", rule == "xor"
         passed = failed = 0
         proceed = False
-        last_match: Optional[re.Match] = None
+        last_match: re.Match | None = None
         sim = self.chan.sim
         for xr in xcond.findall("regex"):
             rt = timecond.check(xr, sim.wall_time(), sim.zone_for_channel(self.chan))
@@ -243,7 +244,7 @@ class Hunter:
         return anti, proceed, last_match
 
 
-def _true(v: Optional[str]) -> bool:
+def _true(v: str | None) -> bool:
     return v is not None and v.strip().lower() in ("true", "yes", "on", "1", "t", "enabled", "active", "allow")
 
 

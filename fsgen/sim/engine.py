@@ -15,8 +15,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import time as _time
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -50,15 +51,15 @@ class Wait:
     """
 
     kinds: frozenset[str] | set[str] | tuple[str, ...]
-    timeout: Optional[float] = None
-    channels: Optional[tuple["Channel", ...]] = None
+    timeout: float | None = None
+    channels: tuple[Channel, ...] | None = None
 
 
 @dataclass(slots=True)
 class Woken:
     kind: str
     data: Any = None
-    channel: Optional["Channel"] = None
+    channel: Channel | None = None
 
 
 TIMEOUT = "timeout"
@@ -72,14 +73,14 @@ class Task:
 
     gen: TaskGen
     name: str
-    channel: Optional["Channel"] = None
+    channel: Channel | None = None
     done: bool = False
     result: Any = None
     # current wait: kinds, the channels listened to, and the timer entry
     wait_kinds: frozenset[str] = frozenset()
     wait_channels: tuple = ()
-    timer: Optional[list] = None
-    on_done: list[Callable[["Task"], None]] = field(default_factory=list)
+    timer: list | None = None
+    on_done: list[Callable[[Task], None]] = field(default_factory=list)
 
 
 class IOPoller(Protocol):
@@ -91,7 +92,7 @@ class IOPoller(Protocol):
         """True while a channel waits for the peer (virtual time must then follow real time)."""
         ...
 
-    def poll(self, timeout: Optional[float]) -> bool:
+    def poll(self, timeout: float | None) -> bool:
         """Wait at most ``timeout`` real seconds (None = until something happens); schedule
         what was read via ``engine.call_at``; return True if anything was read."""
         ...
@@ -110,7 +111,7 @@ class Engine:
         self._seq = itertools.count()
         self.io: list[IOPoller] = []
         self.errors: list[str] = []
-        self.on_task_error: Optional[Callable[[Task, BaseException], None]] = None
+        self.on_task_error: Callable[[Task, BaseException], None] | None = None
 
     # ---- timers -------------------------------------------------------------------------
     def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> list:
@@ -122,18 +123,18 @@ class Engine:
         return self.call_at(self.now + delay, fn, *args)
 
     @staticmethod
-    def cancel(entry: Optional[list]) -> None:
+    def cancel(entry: list | None) -> None:
         if entry is not None:
             entry[2] = None
 
     # ---- tasks --------------------------------------------------------------------------
-    def spawn(self, gen: TaskGen, name: str, channel: Optional["Channel"] = None,
+    def spawn(self, gen: TaskGen, name: str, channel: Channel | None = None,
               delay: float = 0.0) -> Task:
         task = Task(gen=gen, name=name, channel=channel)
         self.call_later(delay, self._step, task, None, None)
         return task
 
-    def _step(self, task: Task, value: Any, exc: Optional[BaseException]) -> None:
+    def _step(self, task: Task, value: Any, exc: BaseException | None) -> None:
         if task.done:
             return
         self._clear_wait(task)
@@ -174,7 +175,7 @@ class Engine:
         elif req is None:
             self.call_later(0.0, self._step, task, None, None)
         else:
-            self._step(task, None, TypeError("task %s yielded %r, not Sleep/Wait" % (task.name, req)))
+            self._step(task, None, TypeError(f"task {task.name} yielded {req!r}, not Sleep/Wait"))
             return
         if task.channel is not None and task not in task.channel.waiters:
             task.channel.waiters.append(task)
@@ -197,14 +198,14 @@ class Engine:
             cb(task)
 
     # ---- notifications ------------------------------------------------------------------
-    def notify(self, channel: "Channel", kind: str, data: Any = None) -> None:
+    def notify(self, channel: Channel, kind: str, data: Any = None) -> None:
         """Wake every task waiting for ``kind`` on ``channel`` (in the current instant)."""
         for task in list(channel.waiters):
             if kind in task.wait_kinds and channel in task.wait_channels and not task.done:
                 self._clear_wait(task)
                 self.call_later(0.0, self._step, task, Woken(kind, data, channel), None)
 
-    def interrupt(self, channel: "Channel", cause: str) -> None:
+    def interrupt(self, channel: Channel, cause: str) -> None:
         """Throw :class:`Hangup` into the task(s) acting for ``channel``."""
         for task in list(channel.waiters):
             if task.channel is channel and not task.done:
@@ -215,13 +216,13 @@ class Engine:
     def pending(self) -> bool:
         return any(e[2] is not None for e in self._heap)
 
-    def _next_time(self) -> Optional[float]:
+    def _next_time(self) -> float | None:
         heap = self._heap
         while heap and heap[0][2] is None:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
-    def run(self, until: Optional[float] = None, stop: Optional[Callable[[], bool]] = None,
+    def run(self, until: float | None = None, stop: Callable[[], bool] | None = None,
             real_timeout: float = 60.0) -> None:
         """Run events until none are left, ``until`` is reached or ``stop()`` is true.
 
@@ -248,11 +249,10 @@ class Engine:
             fn = entry[2]
             if fn is None:
                 continue
-            if entry[0] > self.now:
-                self.now = entry[0]
+            self.now = max(self.now, entry[0])
             fn(*entry[3])
 
-    def _poll_io(self, io: Iterable[IOPoller], nxt: Optional[float], until: Optional[float],
+    def _poll_io(self, io: Iterable[IOPoller], nxt: float | None, until: float | None,
                  real_timeout: float) -> None:
         """Let real sockets speak.  While a channel waits for its Event Socket app (parked,
         nothing queued) time flows at real speed; otherwise a silent peer gets ``io_quiet``
@@ -261,7 +261,7 @@ class Engine:
         realtime = any(getattr(p, "realtime", lambda: False)() for p in io)
         started = _time.monotonic()
         if nxt is not None and nxt <= self.now:
-            wait: Optional[float] = 0.0
+            wait: float | None = 0.0
         elif realtime or nxt is None:
             wait = min(real_timeout, nxt - self.now) if nxt is not None else real_timeout
         else:
@@ -274,7 +274,7 @@ class Engine:
         if got:
             return
         if (realtime or nxt is None) and elapsed >= real_timeout:
-            self.errors.append("no Event Socket traffic for %.0f s of real time; giving up" % real_timeout)
+            self.errors.append(f"no Event Socket traffic for {real_timeout:.0f} s of real time; giving up")
             for p in io:
                 close = getattr(p, "abort", None)
                 if close is not None:

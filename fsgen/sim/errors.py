@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True)
 class SimError:
     message: str
-    file: Optional[str] = None
-    line: Optional[int] = None
-    hint: Optional[str] = None
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
 
     def __str__(self) -> str:
         where = ""
         if self.file:
             where = self.file + (":%d" % self.line if self.line else "") + ": "
-        return where + self.message + (" (%s)" % self.hint if self.hint else "")
+        return where + self.message + (f" ({self.hint})" if self.hint else "")
 
 
 class SimFailure(Exception):

@@ -8,8 +8,8 @@ the outbound ``connect`` reply carries): Channel-*, Caller-* and ``variable_*`` 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -40,7 +40,7 @@ EVENT_NAMES = {
 }
 
 
-def _state(chan: "Channel") -> tuple[str, str, str]:
+def _state(chan: Channel) -> tuple[str, str, str]:
     if chan.hungup:
         return "CS_HANGUP", "HANGUP", "hangup"
     if chan.answered:
@@ -50,10 +50,10 @@ def _state(chan: "Channel") -> tuple[str, str, str]:
     return chan.state, "RINGING", "ringing"
 
 
-def base_headers(sim: "Simulator", name: str, subclass: Optional[str] = None) -> list[tuple[str, str]]:
+def base_headers(sim: Simulator, name: str, subclass: str | None = None) -> list[tuple[str, str]]:
     now = sim.wall_time()
     local = datetime.fromtimestamp(now, sim.tz)
-    gmt = datetime.fromtimestamp(now, timezone.utc)
+    gmt = datetime.fromtimestamp(now, UTC)
     h = [("Event-Name", name)]
     if subclass:
         h.append(("Event-Subclass", subclass))
@@ -74,7 +74,7 @@ def base_headers(sim: "Simulator", name: str, subclass: Optional[str] = None) ->
     return h
 
 
-def channel_data(chan: "Channel") -> list[tuple[str, str]]:
+def channel_data(chan: Channel) -> list[tuple[str, str]]:
     state, call_state, answer_state = _state(chan)
     p = chan.profile
     created = str(int((chan.sim.start_epoch + chan.created_at) * 1_000_000))
@@ -122,8 +122,8 @@ def channel_data(chan: "Channel") -> list[tuple[str, str]]:
     return h
 
 
-def esl_event(chan: "Channel", event: str, fields: dict[str, Any],
-              app_uuid: Optional[str] = None) -> Optional[tuple[list[tuple[str, str]], Optional[str]]]:
+def esl_event(chan: Channel, event: str, fields: dict[str, Any],
+              app_uuid: str | None = None) -> tuple[list[tuple[str, str]], str | None] | None:
     """(headers, body) of the FreeSWITCH event for a channel activity, or None."""
     name = EVENT_NAMES.get(event)
     if name is None:

@@ -12,12 +12,13 @@ Nesting works (``${${var_name}}``, ``${cond(${x} == 1 ? a : b)}``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
 
-Lookup = Callable[[str], Optional[str]]
+Lookup = Callable[[str], str | None]
 ApiCall = Callable[[str, str], str]
 
 
@@ -41,7 +42,7 @@ def _match_brace(s: str, start: int) -> int:
     return -1
 
 
-def expand(text: Optional[str], lookup: Lookup, api_call: ApiCall, depth: int = 0) -> str:
+def expand(text: str | None, lookup: Lookup, api_call: ApiCall, depth: int = 0) -> str:
     if not text:
         return ""
     if "$" not in text or depth > 20:
@@ -101,8 +102,8 @@ def _is_name(s: str) -> bool:
     return bool(s) and all(ch.isalnum() or ch in "_-" for ch in s)
 
 
-def channel_lookup(chan: Optional["Channel"], globals_: dict[str, str]) -> Lookup:
-    def lookup(name: str) -> Optional[str]:
+def channel_lookup(chan: Channel | None, globals_: dict[str, str]) -> Lookup:
+    def lookup(name: str) -> str | None:
         if chan is not None:
             v = chan.variables.get(name)
             if v is not None:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import re
 import struct
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .engine import TIMEOUT, Wait
 
@@ -40,17 +41,17 @@ DtmfPolicy = Union[None, str, Callable[[str], bool]]
 @dataclass(slots=True)
 class PlayResult:
     status: str             # done | break | notfound | hangup
-    digit: Optional[str] = None
+    digit: str | None = None
 
 
-_duration_cache: dict[str, Optional[float]] = {}
+_duration_cache: dict[str, float | None] = {}
 
 
-def wav_duration(path: str) -> Optional[float]:
+def wav_duration(path: str) -> float | None:
     """Seconds of audio in a RIFF/WAVE file, or None if it is not a readable WAV."""
     if path in _duration_cache:
         return _duration_cache[path]
-    dur: Optional[float] = None
+    dur: float | None = None
     try:
         with open(path, "rb") as f:
             head = f.read(12)
@@ -101,7 +102,7 @@ def tone_duration(spec: str) -> float:
     return total * max(loops, 1)
 
 
-def resolve_path(chan: "Channel", file: str) -> str:
+def resolve_path(chan: Channel, file: str) -> str:
     """Relative prompt names live under ``${sound_prefix}`` (as FreeSWITCH resolves them)."""
     if file.startswith("/") or "://" in file:
         return file
@@ -109,7 +110,7 @@ def resolve_path(chan: "Channel", file: str) -> str:
     return prefix.rstrip("/") + "/" + file if prefix else file
 
 
-def duration_of(chan: "Channel", spec: str) -> Optional[float]:
+def duration_of(chan: Channel, spec: str) -> float | None:
     """Seconds the prompt lasts, INFINITE for streams, None when it cannot be opened."""
     if spec.startswith("silence_stream://"):
         ms = spec[len("silence_stream://"):].split(",")[0]
@@ -130,7 +131,7 @@ def duration_of(chan: "Channel", spec: str) -> Optional[float]:
                 d = chan.sim.missing_prompt_seconds or 0.0
             total += d
         return total
-    if spec.startswith("say:") or spec.startswith("phrase:"):
+    if spec.startswith(("say:", "phrase:")):
         return chan.sim.missing_prompt_seconds or 0.0
     if "://" in spec:
         return None
@@ -141,14 +142,14 @@ def duration_of(chan: "Channel", spec: str) -> Optional[float]:
     return dur
 
 
-def play(chan: "Channel", spec: str, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any, Any, PlayResult]:
+def play(chan: Channel, spec: str, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any, Any, PlayResult]:
     """Play one prompt; returns how it ended.  Must be used with ``yield from``."""
     if not chan.ready:
         return PlayResult("hangup")
     spec = spec.strip()
     dur = duration_of(chan, spec)
     if dur is None:
-        chan.sim.trace.add(chan, "log", level="WARNING", text="Can't open %s" % spec)
+        chan.sim.trace.add(chan, "log", level="WARNING", text=f"Can't open {spec}")
         chan.variables["current_application_response"] = "FILE NOT FOUND"
         return PlayResult("notfound")
     shown = spec if "://" in spec else resolve_path(chan, spec)
@@ -158,7 +159,7 @@ def play(chan: "Channel", spec: str, dtmf: DtmfPolicy = NO_INPUT) -> Generator[A
     return PlayResult(status, digit)
 
 
-def _take_dtmf(chan: "Channel", dtmf: DtmfPolicy) -> Optional[tuple[str, Optional[str]]]:
+def _take_dtmf(chan: Channel, dtmf: DtmfPolicy) -> tuple[str, str | None] | None:
     """Apply the policy to queued digits; return (status, digit) when the media must stop."""
     if dtmf is NO_INPUT or not chan.dtmf:
         return None
@@ -173,7 +174,7 @@ def _take_dtmf(chan: "Channel", dtmf: DtmfPolicy) -> Optional[tuple[str, Optiona
     return None
 
 
-def _run_media(chan: "Channel", dur: float, dtmf: DtmfPolicy) -> Generator[Any, Any, tuple[str, Optional[str]]]:
+def _run_media(chan: Channel, dur: float, dtmf: DtmfPolicy) -> Generator[Any, Any, tuple[str, str | None]]:
     engine = chan.sim.engine
     end = engine.now + dur
     kinds = ("dtmf", "break") if dtmf is not NO_INPUT else ("break",)
@@ -193,7 +194,7 @@ def _run_media(chan: "Channel", dur: float, dtmf: DtmfPolicy) -> Generator[Any, 
             return ("break", None)
 
 
-def silence(chan: "Channel", seconds: float, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any, Any, PlayResult]:
+def silence(chan: Channel, seconds: float, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any, Any, PlayResult]:
     """Wait without a prompt event (sleep, record pauses); same DTMF rules as :func:`play`."""
     status, digit = yield from _run_media(chan, seconds, dtmf)
     return PlayResult(status, digit)
@@ -206,7 +207,7 @@ class Collected:
     status: str = "success"   # success | timeout | hangup
 
 
-def collect_digits(chan: "Channel", have: str, max_digits: int, terminators: str,
+def collect_digits(chan: Channel, have: str, max_digits: int, terminators: str,
                    first_timeout: float, digit_timeout: float, abs_timeout: float = 0.0
                    ) -> Generator[Any, Any, Collected]:
     """switch_ivr_collect_digits_count: timeouts in seconds (0 = none)."""

@@ -22,7 +22,7 @@ import selectors
 import socket
 import time as _time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from esl_app import protocol as P
 
@@ -38,24 +38,24 @@ ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 class EslPoller:
     """All open Event Socket connections of one simulator (an engine I/O poller)."""
 
-    def __init__(self, sim: "Simulator"):
+    def __init__(self, sim: Simulator):
         self.sim = sim
         self.sel = selectors.DefaultSelector()
-        self.conns: set["OutboundConnection"] = set()
+        self.conns: set[OutboundConnection] = set()
         sim.engine.io.append(self)
 
     @classmethod
-    def of(cls, sim: "Simulator") -> "EslPoller":
+    def of(cls, sim: Simulator) -> EslPoller:
         poller = sim.modules.get("esl_poller")
         if poller is None:
             poller = sim.modules["esl_poller"] = cls(sim)
         return poller
 
-    def add(self, conn: "OutboundConnection") -> None:
+    def add(self, conn: OutboundConnection) -> None:
         self.conns.add(conn)
         self.sel.register(conn.sock, selectors.EVENT_READ, conn)
 
-    def remove(self, conn: "OutboundConnection") -> None:
+    def remove(self, conn: OutboundConnection) -> None:
         if conn in self.conns:
             self.conns.discard(conn)
             try:
@@ -69,7 +69,7 @@ class EslPoller:
     def realtime(self) -> bool:
         return any(c.awaiting for c in self.conns)
 
-    def poll(self, timeout: Optional[float]) -> bool:
+    def poll(self, timeout: float | None) -> bool:
         engine = self.sim.engine
         started = _time.monotonic()
         got = False
@@ -94,14 +94,14 @@ class EslPoller:
 
     def abort(self, why: str) -> None:
         for conn in list(self.conns):
-            conn.sim.trace.error(conn.chan, "esl_timeout", "Event Socket peer silent: %s" % why)
+            conn.sim.trace.error(conn.chan, "esl_timeout", f"Event Socket peer silent: {why}")
             conn.close(notify=False)
 
 
 class OutboundConnection:
     """One ``socket`` application connection, FreeSWITCH side."""
 
-    def __init__(self, chan: "Channel", sock: socket.socket, async_mode: bool, full: bool):
+    def __init__(self, chan: Channel, sock: socket.socket, async_mode: bool, full: bool):
         self.chan = chan
         self.sim = chan.sim
         self.sock = sock
@@ -109,10 +109,10 @@ class OutboundConnection:
         self.full = full
         self.reader = P.Reader(P.COMMANDS)
         self.queue: deque[P.Command] = deque()
-        self.events: Optional[set[str]] = None     # None = not subscribed; "ALL" = everything
+        self.events: set[str] | None = None     # None = not subscribed; "ALL" = everything
         self.event_format = "plain"
         self.my_events = False
-        self.linger: Optional[float] = None        # None = no linger, inf = forever
+        self.linger: float | None = None        # None = no linger, inf = forever
         self.resume = False
         self.closed = False
         self.connected = False
@@ -121,7 +121,7 @@ class OutboundConnection:
         self.poller.add(self)
         chan.listeners.append(self.on_channel_event)
         self.sim.listeners.append(self.on_any_event)
-        self.app_uuid: Optional[str] = None
+        self.app_uuid: str | None = None
         self.awaiting = False   # the channel is parked waiting for this app's next command
 
     # ---- bytes in -----------------------------------------------------------------------
@@ -153,7 +153,7 @@ class OutboundConnection:
         except OSError:
             self.peer_closed()
 
-    def reply(self, text: str, headers: Optional[list[tuple[str, str]]] = None) -> None:
+    def reply(self, text: str, headers: list[tuple[str, str]] | None = None) -> None:
         self.send(P.encode_reply(text, headers))
 
     # ---- commands -----------------------------------------------------------------------
@@ -178,7 +178,7 @@ class OutboundConnection:
             self.event_format = fmt
             names = {w.upper() for w in words[1:]} or {"ALL"}
             self.events = (self.events or set()) | names
-            self.reply("+OK event listener enabled %s" % fmt)
+            self.reply(f"+OK event listener enabled {fmt}")
         elif name == "noevents":
             self.events = None
             self.my_events = False
@@ -188,7 +188,7 @@ class OutboundConnection:
                 self.events -= {w.upper() for w in args.split()}
             self.reply("+OK events nixed")
         elif name == "filter":
-            self.reply("+OK filter added. [%s]" % args)
+            self.reply(f"+OK filter added. [{args}]")
         elif name == "linger":
             try:
                 self.linger = float(args) if args else float("inf")
@@ -208,7 +208,7 @@ class OutboundConnection:
         elif name == "bgapi":
             from .channel import new_uuid
             job = cmd.get("Job-UUID") or new_uuid(self.sim)
-            self.reply("+OK Job-UUID: %s" % job, [("Job-UUID", job)])
+            self.reply(f"+OK Job-UUID: {job}", [("Job-UUID", job)])
             self.sim.engine.call_later(0.0, self._bgapi_done, job, args)
         elif name == "sendmsg":
             self.on_sendmsg(cmd)
@@ -229,7 +229,7 @@ class OutboundConnection:
     def on_sendmsg(self, cmd: P.Command) -> None:
         target = cmd.args
         if target and target != self.chan.uuid and target not in self.sim.channels:
-            self.reply("-ERR invalid session id [%s]" % target)
+            self.reply(f"-ERR invalid session id [{target}]")
             return
         command = (cmd.get("call-command") or "").lower()
         if command == "execute":
@@ -249,7 +249,7 @@ class OutboundConnection:
         else:
             self.reply("-ERR invalid command")
 
-    def app_of(self, cmd: P.Command) -> tuple[str, str, int, Optional[str]]:
+    def app_of(self, cmd: P.Command) -> tuple[str, str, int, str | None]:
         arg = cmd.get("execute-app-arg") or ""
         if not arg and cmd.body:
             arg = cmd.text
@@ -265,12 +265,12 @@ class OutboundConnection:
             self.reply("+OK")
 
     # ---- events out ---------------------------------------------------------------------
-    def _wants(self, name: str, subclass: Optional[str]) -> bool:
+    def _wants(self, name: str, subclass: str | None) -> bool:
         if not self.events:
             return False
         return "ALL" in self.events or name in self.events or (subclass is not None and subclass.upper() in self.events)
 
-    def on_channel_event(self, chan: "Channel", event: str, fields: dict[str, Any]) -> None:
+    def on_channel_event(self, chan: Channel, event: str, fields: dict[str, Any]) -> None:
         if self.closed:
             return
         if self.events:
@@ -284,7 +284,7 @@ class OutboundConnection:
         if event == "hangup_complete":
             self.on_channel_down()
 
-    def on_any_event(self, chan: "Channel", event: str, fields: dict[str, Any]) -> None:
+    def on_any_event(self, chan: Channel, event: str, fields: dict[str, Any]) -> None:
         """``event plain ALL`` without myevents: other channels' events too (full control)."""
         if self.closed or chan is self.chan or self.my_events or not self.events or not self.full:
             return
@@ -335,8 +335,8 @@ def _fmt(word: str) -> str:
     return "json" if word.lower() == "json" else ("xml" if word.lower() == "xml" else "plain")
 
 
-def connect(chan: "Channel", host: str, port: int, async_mode: bool, full: bool,
-            timeout: float = 5.0) -> Optional[OutboundConnection]:
+def connect(chan: Channel, host: str, port: int, async_mode: bool, full: bool,
+            timeout: float = 5.0) -> OutboundConnection | None:
     """Open the TCP connection (real I/O); None when the app is not listening."""
     started = _time.monotonic()
     try:

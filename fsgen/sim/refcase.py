@@ -17,10 +17,11 @@ import socket
 import subprocess
 import sys
 import time as _time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generator, Optional, Union
+from typing import Any
 
 from . import conf as _conf
 from .bridge import loopback_pair
@@ -41,13 +42,13 @@ class CaseRun:
     errors: list[str] = field(default_factory=list)
 
 
-def _read_json(path: Path) -> Union[Any, SimError]:
+def _read_json(path: Path) -> Any | SimError:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return SimError("file not found", file=str(path))
     except ValueError as err:
-        return SimError("not valid JSON: %s" % err, file=str(path), line=getattr(err, "lineno", None))
+        return SimError(f"not valid JSON: {err}", file=str(path), line=getattr(err, "lineno", None))
 
 
 def _recorded_meta(case_dir: Path) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def _recorded_meta(case_dir: Path) -> dict[str, Any]:
     return {}
 
 
-def _epoch_of(meta: dict[str, Any]) -> Optional[float]:
+def _epoch_of(meta: dict[str, Any]) -> float | None:
     if "start_epoch" in meta:
         try:
             return float(meta["start_epoch"])
@@ -78,7 +79,7 @@ def _epoch_of(meta: dict[str, Any]) -> Optional[float]:
     return None
 
 
-def parse_a_app(a_app: Optional[str]) -> tuple[str, str]:
+def parse_a_app(a_app: str | None) -> tuple[str, str]:
     """``&playback(/x.wav)`` -> ("playback", "/x.wav"); default ``&park()``."""
     if not a_app:
         return "park", ""
@@ -109,7 +110,7 @@ def _harness(sim: Simulator, a: Channel, b: Channel, timeout: float, dtmf: list[
         try:
             at, digit = float(d.get("at", 0.0)), str(d.get("digit", ""))
         except (TypeError, ValueError):
-            sim.trace.error(None, "bad_case", "bad dtmf entry %r" % (d,))
+            sim.trace.error(None, "bad_case", f"bad dtmf entry {d!r}")
             continue
 
         def send(digit: str = digit) -> None:
@@ -123,7 +124,7 @@ def _harness(sim: Simulator, a: Channel, b: Channel, timeout: float, dtmf: list[
         a.hangup("NORMAL_CLEARING")
 
 
-def place_call(sim: Simulator, call: dict[str, Any], timeout: float, a_app: Optional[str]) -> Channel:
+def place_call(sim: Simulator, call: dict[str, Any], timeout: float, a_app: str | None) -> Channel:
     dest = str(call.get("dest", ""))
     context = str(call.get("context", "default"))
     caller = str(call.get("caller", "0000000000"))
@@ -143,9 +144,9 @@ class EslServer:
 
     def __init__(self, script: Path):
         self.script = script
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "EslServer":
+    def __enter__(self) -> EslServer:
         self.proc = subprocess.Popen([sys.executable, str(self.script)], cwd=str(self.script.parent),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = _time.monotonic() + 10.0
@@ -161,7 +162,7 @@ class EslServer:
                 _time.sleep(0.02)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -171,8 +172,8 @@ class EslServer:
                 self.proc.wait()
 
 
-def run_case(case_dir: Union[str, Path], sounds_dir: Optional[Union[str, Path]] = None,
-             max_seconds: float = 600.0) -> Union[CaseRun, SimError]:
+def run_case(case_dir: str | Path, sounds_dir: str | Path | None = None,
+             max_seconds: float = 600.0) -> CaseRun | SimError:
     case_dir = Path(case_dir)
     call = _read_json(case_dir / "call.json")
     if isinstance(call, SimError):
@@ -199,7 +200,7 @@ def run_case(case_dir: Union[str, Path], sounds_dir: Optional[Union[str, Path]] 
         for ag in agents or []:
             try:
                 sim.remote_parties.append(RemoteParty(
-                    "%s@127.0.0.1:%s" % (ag["name"], ag["port"]), ring=float(ag.get("ring", 0)),
+                    "{}@127.0.0.1:{}".format(ag["name"], ag["port"]), ring=float(ag.get("ring", 0)),
                     answer=True, talk=float(ag["talk"]) if ag.get("talk") is not None else None,
                     dest=str(ag["name"])))
             except (KeyError, TypeError, ValueError):

@@ -9,7 +9,8 @@ matching extension hangs up NO_ROUTE_DESTINATION.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Generator, Optional
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
 
 from . import apps as _apps
 from .dialplan import Extension, Hunter
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .xmltree import XElement
 
 
-def execute(chan: "Channel", app: str, data: Optional[str]) -> Generator[Any, Any, Any]:
+def execute(chan: Channel, app: str, data: str | None) -> Generator[Any, Any, Any]:
     """Run one application on ``chan`` (expands ``data``, emits ``execute``)."""
     if chan.hungup:
         return None
@@ -33,8 +34,8 @@ def execute(chan: "Channel", app: str, data: Optional[str]) -> Generator[Any, An
     chan.emit("execute", app=app, data=arg if arg else None)
     if spec is None:
         chan.sim.trace.error(chan, "unknown_application",
-                             "application %r is not simulated; the call ends here "
-                             "(FreeSWITCH would log 'Invalid Application')" % app, app=app)
+                             f"application {app!r} is not simulated; the call ends here "
+                             "(FreeSWITCH would log 'Invalid Application')", app=app)
         chan.hangup("DESTINATION_OUT_OF_ORDER")
         return None
     chan.app_stack.append(app)
@@ -52,11 +53,11 @@ def execute(chan: "Channel", app: str, data: Optional[str]) -> Generator[Any, An
     return result
 
 
-def execute_inline(chan: "Channel", app: str, data: str, src: Optional["XElement"] = None) -> None:
+def execute_inline(chan: Channel, app: str, data: str, src: XElement | None = None) -> None:
     """``inline="true"``: run during the hunt; only applications that do not wait."""
     spec = _apps.lookup(app)
     if spec is not None and not spec.inline:
-        chan.sim.trace.error(chan, "not_inline", "application %r cannot be executed inline" % app,
+        chan.sim.trace.error(chan, "not_inline", f"application {app!r} cannot be executed inline",
                              where=src.where() if src is not None else "")
         return
     gen = execute(chan, app, data)
@@ -65,22 +66,22 @@ def execute_inline(chan: "Channel", app: str, data: str, src: Optional["XElement
     except StopIteration:
         return
     gen.close()
-    chan.sim.trace.error(chan, "not_inline", "application %r waited during an inline execution" % app,
+    chan.sim.trace.error(chan, "not_inline", f"application {app!r} waited during an inline execution",
                          request=repr(req))
 
 
-def hunt(chan: "Channel", profile: "CallerProfile") -> Optional[Extension]:
+def hunt(chan: Channel, profile: CallerProfile) -> Extension | None:
     """Hunt ``profile.context`` (falling back to context "global" as FreeSWITCH does)."""
     contexts = chan.sim.conf.contexts
     ctx = contexts.get(profile.context or "default") or contexts.get("global")
     if ctx is None:
-        chan.sim.trace.add(chan, "log", level="WARNING", text="Context %s not found" % profile.context)
+        chan.sim.trace.add(chan, "log", level="WARNING", text=f"Context {profile.context} not found")
         return None
     hunter = Hunter(chan, profile, lambda app, data, src: execute_inline(chan, app, data, src))
     return hunter.hunt(ctx)
 
 
-def run_dialplan(chan: "Channel") -> Generator[Any, Any, None]:
+def run_dialplan(chan: Channel) -> Generator[Any, Any, None]:
     """Task body for a channel that routes through the XML dialplan."""
     chan.state = "CS_ROUTING"
     p = chan.profile
@@ -109,7 +110,7 @@ def run_dialplan(chan: "Channel") -> Generator[Any, Any, None]:
         return
 
 
-def run_extension(chan: "Channel", dest: str, context: str) -> Generator[Any, Any, bool]:
+def run_extension(chan: Channel, dest: str, context: str) -> Generator[Any, Any, bool]:
     """execute_extension: hunt ``dest`` in ``context`` and run its actions inline, then return."""
     profile = chan.profile.copy(destination_number=dest, context=context)
     ext = hunt(chan, profile)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import time as _time
 import traceback
-from datetime import timezone, tzinfo
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from datetime import UTC, tzinfo
+from typing import Any
 
 from . import api as _api
 from . import timecond
@@ -25,8 +26,8 @@ class RemoteParty:
     hangs up).
     """
 
-    def __init__(self, match: str, ring: float = 1.0, answer: bool = True, talk: Optional[float] = None,
-                 cause: str = "NO_ANSWER", name: Optional[str] = None, dest: Optional[str] = None):
+    def __init__(self, match: str, ring: float = 1.0, answer: bool = True, talk: float | None = None,
+                 cause: str = "NO_ANSWER", name: str | None = None, dest: str | None = None):
         self.match = match
         self.ring = ring
         self.answer = answer
@@ -43,8 +44,8 @@ class Simulator:
     ``tz`` the process time zone; ``seed`` makes uuids reproducible.
     """
 
-    def __init__(self, conf: Conf, *, start_epoch: Optional[float] = None, tz: str = "UTC",
-                 seed: int = 0, missing_prompt_seconds: Optional[float] = None):
+    def __init__(self, conf: Conf, *, start_epoch: float | None = None, tz: str = "UTC",
+                 seed: int = 0, missing_prompt_seconds: float | None = None):
         self.engine = Engine()
         self.trace = Trace(self.engine)
         self.conf = conf
@@ -57,7 +58,7 @@ class Simulator:
         self.default_remote = RemoteParty("*", ring=1.0, answer=True, talk=None)
         self.rng = random.Random(seed)
         self.start_epoch = start_epoch if start_epoch is not None else _time.time()
-        self.tz: tzinfo = timecond.zone_for(None, tz, timezone.utc)
+        self.tz: tzinfo = timecond.zone_for(None, tz, UTC)
         self.missing_prompt_seconds = missing_prompt_seconds
         self.created_count = 0
         self.engine.on_task_error = self._task_error
@@ -66,10 +67,10 @@ class Simulator:
     def wall_time(self) -> float:
         return self.start_epoch + self.engine.now
 
-    def local_tz(self, name: Optional[str]) -> tzinfo:
+    def local_tz(self, name: str | None) -> tzinfo:
         return timecond.zone_for(None, name, self.tz) if name else self.tz
 
-    def zone_for_channel(self, chan: Optional[Channel]) -> tzinfo:
+    def zone_for_channel(self, chan: Channel | None) -> tzinfo:
         """check_tz(): ``tod_tz_offset`` (hours) wins over ``timezone``, else local time."""
         if chan is None:
             return self.tz
@@ -83,21 +84,21 @@ class Simulator:
         return timecond.zone_for(None, name, self.tz) if name else self.tz
 
     # ---- variables and API --------------------------------------------------------------
-    def expand(self, text: Optional[str], chan: Optional[Channel] = None) -> str:
+    def expand(self, text: str | None, chan: Channel | None = None) -> str:
         return expand(text, channel_lookup(chan, self.globals),
                       lambda name, args: self.call_api(name, args, chan, from_expansion=True))
 
-    def call_api(self, name: str, args: str, chan: Optional[Channel] = None,
+    def call_api(self, name: str, args: str, chan: Channel | None = None,
                  from_expansion: bool = False) -> str:
         from .apps import load_all
         load_all()  # app modules register their API commands too
         fn = _api.API_COMMANDS.get(name)
         if fn is None:
-            self.trace.error(chan, "unknown_api", "API %r is not simulated" % name, api=name)
-            return "" if from_expansion else "-ERR %s Command not found!\n" % name
+            self.trace.error(chan, "unknown_api", f"API {name!r} is not simulated", api=name)
+            return "" if from_expansion else f"-ERR {name} Command not found!\n"
         return fn(self, args, chan)
 
-    def api(self, cmd: str, chan: Optional[Channel] = None) -> str:
+    def api(self, cmd: str, chan: Channel | None = None) -> str:
         """Run an API command line (``uuid_getvar <uuid> x``), as ``fs_cli -x`` would."""
         name, _, args = cmd.strip().partition(" ")
         return self.call_api(name, args.strip(), chan)
@@ -139,11 +140,11 @@ class Simulator:
 
     def _task_error(self, task: Task, err: BaseException) -> None:
         where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
-        loc = "%s:%s" % (where.filename, where.lineno) if where else "?"
-        self.trace.error(task.channel, "internal_error", "%s: %s (at %s)" % (type(err).__name__, err, loc),
+        loc = f"{where.filename}:{where.lineno}" if where else "?"
+        self.trace.error(task.channel, "internal_error", f"{type(err).__name__}: {err} (at {loc})",
                          task=task.name)
         if task.channel is not None and not task.channel.hungup:
             task.channel.hangup("DESTINATION_OUT_OF_ORDER")
 
-    def run(self, until: Optional[float] = None, stop: Optional[Callable[[], bool]] = None) -> None:
+    def run(self, until: float | None = None, stop: Callable[[], bool] | None = None) -> None:
         self.engine.run(until=until, stop=stop)

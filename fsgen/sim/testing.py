@@ -5,9 +5,10 @@ length, one call placed like the fs-reference harness, and the compared projecti
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any
 
 from . import conf as _conf
 from .errors import SimError
@@ -22,11 +23,11 @@ KEEP = {
 }
 
 
-def write_wav(path: Union[str, Path], seconds: float, rate: int = 8000) -> Path:
+def write_wav(path: str | Path, seconds: float, rate: int = 8000) -> Path:
     """A silent 16-bit mono WAV lasting ``seconds``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    n = int(round(seconds * rate))
+    n = round(seconds * rate)
     data = b"\x00\x00" * n
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
     fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
@@ -34,15 +35,15 @@ def write_wav(path: Union[str, Path], seconds: float, rate: int = 8000) -> Path:
     return path
 
 
-def make_conf(root: Union[str, Path], dialplan: str, menus: str = "",
-              files: Optional[dict[str, str]] = None) -> Path:
+def make_conf(root: str | Path, dialplan: str, menus: str = "",
+              files: dict[str, str] | None = None) -> Path:
     """A case-style conf/ folder: ``dialplan`` is the inside of ``<include>`` (contexts)."""
     root = Path(root)
     (root / "dialplan").mkdir(parents=True, exist_ok=True)
-    (root / "dialplan" / "test.xml").write_text("<include>\n%s\n</include>\n" % dialplan, encoding="utf-8")
+    (root / "dialplan" / "test.xml").write_text(f"<include>\n{dialplan}\n</include>\n", encoding="utf-8")
     if menus:
         (root / "ivr_menus").mkdir(parents=True, exist_ok=True)
-        (root / "ivr_menus" / "menus.xml").write_text("<include>\n%s\n</include>\n" % menus, encoding="utf-8")
+        (root / "ivr_menus" / "menus.xml").write_text(f"<include>\n{menus}\n</include>\n", encoding="utf-8")
     for rel, text in (files or {}).items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def make_conf(root: Union[str, Path], dialplan: str, menus: str = "",
     return root
 
 
-def simulator(conf_dir: Union[str, Path], sounds: Union[str, Path, None] = None,
+def simulator(conf_dir: str | Path, sounds: str | Path | None = None,
               start: str = "2026-11-22T23:26:00+00:00", **kwargs: Any) -> Simulator:
     pinned = {"ref_sounds": str(sounds)} if sounds is not None else {}
     loaded = _conf.load(conf_dir, overlay_on_stock=True, pinned=pinned)
@@ -60,8 +61,8 @@ def simulator(conf_dir: Union[str, Path], sounds: Union[str, Path, None] = None,
 
 
 def call(sim: Simulator, dest: str, context: str, caller: str = "1000", caller_name: str = "Test Caller",
-         dtmf: Iterable[tuple[float, str]] = (), a_app: Optional[str] = None, timeout: float = 30,
-         variables: Optional[dict[str, str]] = None, run: bool = True, until: float = 600.0) -> Simulator:
+         dtmf: Iterable[tuple[float, str]] = (), a_app: str | None = None, timeout: float = 30,
+         variables: dict[str, str] | None = None, run: bool = True, until: float = 600.0) -> Simulator:
     """Place one call (harness leg "a", dialplan leg "b") and run the simulator to the end."""
     spec = {"dest": dest, "context": context, "caller": caller, "caller_name": caller_name,
             "dtmf": [{"at": at, "digit": d} for at, d in dtmf], "set": variables or {}}

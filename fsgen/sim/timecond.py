@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Optional
 
 from .xmltree import XElement
 
@@ -45,7 +44,7 @@ def _number_cmp(spec: str, value: int) -> bool:
     return False
 
 
-def _dow(token: str) -> Optional[int]:
+def _dow(token: str) -> int | None:
     token = token.strip().lower()
     if token[:3] in _DOW:
         return _DOW[token[:3]]
@@ -73,7 +72,7 @@ def _dow_cmp(spec: str, value: int) -> bool:
     return False
 
 
-def _tod_seconds(s: str) -> Optional[int]:
+def _tod_seconds(s: str) -> int | None:
     bits = s.strip().split(":")
     try:
         nums = [int(b) for b in bits]
@@ -167,10 +166,10 @@ def check(cond: XElement, epoch: float, tz: tzinfo) -> int:
 
 def _mweek(mday: int, tm_wday: int) -> int:
     firstdow = (7 - (mday - (tm_wday + 1)) % 7) % 7
-    return int(math.ceil((mday + firstdow) / 7.0))
+    return math.ceil((mday + firstdow) / 7.0)
 
 
-def zone_for(offset_hours: Optional[int], name: Optional[str], default: tzinfo) -> tzinfo:
+def zone_for(offset_hours: int | None, name: str | None, default: tzinfo) -> tzinfo:
     if offset_hours is not None:
         return timezone(timedelta(hours=offset_hours))
     if name:

@@ -9,7 +9,7 @@ hangup_complete, error) help a person read the trace.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -30,7 +30,7 @@ class Trace:
         self._count = 0
         self.enabled = True
 
-    def leg(self, channel: "Channel") -> str:
+    def leg(self, channel: Channel) -> str:
         label = self._labels.get(channel.uuid)
         if label is None:
             if channel.harness:
@@ -41,7 +41,7 @@ class Trace:
             self._labels[channel.uuid] = label
         return label
 
-    def leg_of_uuid(self, uuid: str) -> Optional[str]:
+    def leg_of_uuid(self, uuid: str) -> str | None:
         return self._labels.get(uuid)
 
     def meta(self, **fields: Any) -> None:
@@ -49,7 +49,7 @@ class Trace:
         rec.update(fields)
         self.records.insert(0, rec)
 
-    def add(self, channel: Optional["Channel"], event: str, **fields: Any) -> None:
+    def add(self, channel: Channel | None, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
         rec: dict[str, Any] = {"t": round(self.engine.now, 3),
@@ -58,7 +58,7 @@ class Trace:
         rec.update(fields)
         self.records.append(rec)
 
-    def error(self, channel: Optional["Channel"], kind: str, message: str, **fields: Any) -> None:
+    def error(self, channel: Channel | None, kind: str, message: str, **fields: Any) -> None:
         """An error the simulator hit (unknown application, bad argument...): always kept."""
         was, self.enabled = self.enabled, True
         self.add(channel, "error", kind=kind, message=message, **fields)
@@ -68,8 +68,7 @@ class Trace:
         return [r for r in self.records if r.get("event") == "error"]
 
     def dump(self, out: TextIO) -> None:
-        for rec in self.records:
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        out.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in self.records)
 
     def lines(self) -> list[str]:
         return [json.dumps(r, ensure_ascii=False) for r in self.records]

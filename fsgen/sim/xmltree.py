@@ -6,12 +6,12 @@ configuration must name the file and line.  expat gives both cheaply.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from collections.abc import Iterator
 from xml.parsers import expat
 
 
 class XElement:
-    __slots__ = ("tag", "attrib", "children", "text", "file", "line", "parent")
+    __slots__ = ("attrib", "children", "file", "line", "parent", "tag", "text")
 
     def __init__(self, tag: str, attrib: dict[str, str], file: str, line: int):
         self.tag = tag
@@ -20,22 +20,22 @@ class XElement:
         self.text = ""
         self.file = file
         self.line = line
-        self.parent: Optional[XElement] = None
+        self.parent: XElement | None = None
 
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, name: str, default: str | None = None) -> str | None:
         return self.attrib.get(name, default)
 
-    def find(self, tag: str, **attrs: str) -> Optional["XElement"]:
+    def find(self, tag: str, **attrs: str) -> XElement | None:
         for c in self.children:
             if c.tag == tag and all(c.attrib.get(k.replace("_", "-")) == v or c.attrib.get(k) == v
                                     for k, v in attrs.items()):
                 return c
         return None
 
-    def findall(self, tag: str) -> list["XElement"]:
+    def findall(self, tag: str) -> list[XElement]:
         return [c for c in self.children if c.tag == tag]
 
-    def iter(self, tag: Optional[str] = None) -> Iterator["XElement"]:
+    def iter(self, tag: str | None = None) -> Iterator[XElement]:
         if tag is None or self.tag == tag:
             yield self
         for c in self.children:
@@ -45,7 +45,7 @@ class XElement:
         return "%s:%d" % (self.file, self.line)
 
     def __repr__(self) -> str:  # pragma: no cover
-        return "<%s %r at %s>" % (self.tag, self.attrib, self.where())
+        return f"<{self.tag} {self.attrib!r} at {self.where()}>"
 
 
 class XMLSyntaxError(Exception):

@@ -59,8 +59,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..channel import Channel
@@ -94,9 +95,9 @@ def load_all() -> None:
         return
     _loaded = True
     for info in pkgutil.iter_modules(__path__):
-        importlib.import_module("%s.%s" % (__name__, info.name))
+        importlib.import_module(f"{__name__}.{info.name}")
 
 
-def lookup(name: str) -> Optional[AppSpec]:
+def lookup(name: str) -> AppSpec | None:
     load_all()
     return APPS.get(name)

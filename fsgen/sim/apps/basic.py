@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 from ..bridge import KNOWN_CAUSES
 from ..channel import Channel
@@ -113,7 +114,7 @@ def sleep(chan: Channel, data: str) -> Generator[Any, Any, None]:
     try:
         ms = int(data.strip() or "0")
     except ValueError:
-        chan.sim.trace.error(chan, "bad_argument", "sleep needs milliseconds, got %r" % data)
+        chan.sim.trace.error(chan, "bad_argument", f"sleep needs milliseconds, got {data!r}")
         return
     eat = chan.true("sleep_eat_digits")
     yield from silence(chan, ms / 1000.0, dtmf=(lambda d: False) if eat else None)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, Generator, Optional
+from typing import Any
 
 from .. import media
 from ..channel import Channel
@@ -18,16 +19,15 @@ class ReadResult:
     digits: str
 
 
-def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: Optional[str],
-                var_name: Optional[str], timeout_ms: int, terminators: Optional[str],
+def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: str | None,
+                var_name: str | None, timeout_ms: int, terminators: str | None,
                 digit_timeout_ms: int) -> Generator[Any, Any, ReadResult]:
     """switch_ivr_read: prompt (first digit barges in), then collect; sets read_result."""
     term_required = bool(terminators) and terminators.startswith("=")  # type: ignore[union-attr]
     terms = (terminators or "").lstrip("=")
     if not digit_timeout_ms:
         digit_timeout_ms = timeout_ms
-    if max_digits < min_digits:
-        max_digits = min_digits
+    max_digits = max(max_digits, min_digits)
     chan.set_var("read_result", None)
     if var_name:
         chan.set_var(var_name, None)
@@ -73,7 +73,7 @@ def _term_chars(terms: str) -> str:
     return "".join(c for i, c in enumerate(terms) if not (c in "+x" and i + 1 < len(terms)))
 
 
-def _int(s: Optional[str], default: int) -> int:
+def _int(s: str | None, default: int) -> int:
     try:
         return int(s) if s is not None and s != "" else default
     except ValueError:
@@ -93,7 +93,7 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
     max_digits = max(_int(argv[1], 0), min_digits)
     tries = _int(argv[2], 0)
     timeout = max(_int(argv[3], 1000), 1000)
-    terminators: Optional[str] = argv[4]
+    terminators: str | None = argv[4]
     if terminators is not None and terminators.lower() == "none":
         terminators = None
     prompt, invalid = argv[5], argv[6]
@@ -128,7 +128,7 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
     if on_failure and chan.ready:
         target = separate(on_failure, maxparts=4)
         chan.sim.trace.add(chan, "log", level="WARNING",
-                           text="PAGD failure! Transfer to: %s" % " / ".join(target[:3]))
+                           text="PAGD failure! Transfer to: {}".format(" / ".join(target[:3])))
         chan.transfer(target[0], target[1] if len(target) > 1 else "XML",
                       target[2] if len(target) > 2 else None)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 from ..channel import Channel
 from ..engine import Sleep, Wait
@@ -27,11 +28,11 @@ def socket_app(chan: Channel, data: str) -> Generator[Any, Any, None]:
     try:
         port = int(port_s)
     except ValueError:
-        chan.sim.trace.error(chan, "bad_argument", "socket: bad port in %r" % argv[0])
+        chan.sim.trace.error(chan, "bad_argument", f"socket: bad port in {argv[0]!r}")
         return
     chan.set_var("socket_host", host)
     if host not in ALLOWED_HOSTS:
-        chan.sim.trace.error(chan, "socket_refused", "the simulator only connects to 127.0.0.1, not %r" % host)
+        chan.sim.trace.error(chan, "socket_refused", f"the simulator only connects to 127.0.0.1, not {host!r}")
         return
     conn = connect(chan, host, port, "async" in flags, "full" in flags)
     if conn is None:

@@ -12,8 +12,9 @@ at once (the channel is no longer ready, so nothing else is played).
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Generator, Optional
+from typing import Any
 
 from .. import media
 from ..channel import Channel
@@ -27,21 +28,21 @@ ACTIONS = ("menu-exit", "menu-sub", "menu-exec-app", "menu-play-sound", "menu-ba
 @dataclass
 class Menu:
     name: str
-    greet_long: Optional[str]
-    greet_short: Optional[str]
-    invalid_sound: Optional[str]
-    exit_sound: Optional[str]
+    greet_long: str | None
+    greet_short: str | None
+    invalid_sound: str | None
+    exit_sound: str | None
     timeout: float
     inter_timeout: float
     max_failures: int
     max_timeouts: int
     inlen: int
-    exec_on_max_failures: Optional[str] = None
-    exec_on_max_timeouts: Optional[str] = None
+    exec_on_max_failures: str | None = None
+    exec_on_max_timeouts: str | None = None
     entries: list[tuple[str, str, str]] = field(default_factory=list)   # (action, digits, param)
 
 
-def _int(v: Optional[str], default: int = 0) -> int:
+def _int(v: str | None, default: int = 0) -> int:
     try:
         return int(v) if v not in (None, "") else default
     except ValueError:
@@ -73,10 +74,10 @@ class _Stack:
     def __init__(self) -> None:
         self.count = 0
         self.fall_to_main = False
-        self.top: Optional[str] = None
+        self.top: str | None = None
 
 
-def _play_and_collect(chan: Channel, menu: Menu, sound: Optional[str], need: int
+def _play_and_collect(chan: Channel, menu: Menu, sound: str | None, need: int
                       ) -> Generator[Any, Any, tuple[str, str]]:
     """Returns (status, digits); status 'timeout' when nothing came in time."""
     if not sound:
@@ -100,7 +101,7 @@ def _play_and_collect(chan: Channel, menu: Menu, sound: Optional[str], need: int
     return (status, buf)
 
 
-def _matches(bind: str, buf: str) -> Optional[re.Match]:
+def _matches(bind: str, buf: str) -> re.Match | None:
     if bind.startswith("/"):
         body = bind[1:-1] if bind.endswith("/") and len(bind) > 1 else bind[1:]
         try:
@@ -118,7 +119,7 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
             return "false"
         el = chan.sim.conf.menus.get(name)
         if el is None:
-            chan.sim.trace.error(chan, "ivr", "IVR menu %r not found" % name)
+            chan.sim.trace.error(chan, "ivr", f"IVR menu {name!r} not found")
             return "false"
         menu = build_menu(el)
         is_top = stack.top is None

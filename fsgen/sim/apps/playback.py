@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 from .. import media
 from ..channel import Channel
@@ -60,7 +61,7 @@ def say_files(say_type: str, method: str, text: str) -> list[str]:
     if say_type in ("number", "items", "persons", "messages", "digits", "short_date_time"):
         digits = [c for c in text if c in _SMALL]
         if method == "iterated" or say_type == "digits" or len(digits) > 2:
-            return ["digits/%s.wav" % c for c in digits]
+            return [f"digits/{c}.wav" for c in digits]
         n = int("".join(digits) or "0")
         if n < 20:
             return ["digits/%d.wav" % n]
@@ -68,7 +69,7 @@ def say_files(say_type: str, method: str, text: str) -> list[str]:
         return ["digits/%d0.wav" % tens] + (["digits/%d.wav" % units] if units else [])
     if say_type in ("name_spelled", "name_phonetic"):
         return ["ascii/%d.wav" % ord(c) for c in text if not c.isspace()]
-    return ["digits/%s.wav" % c for c in text if c in _SMALL]
+    return [f"digits/{c}.wav" for c in text if c in _SMALL]
 
 
 @application("say")
