@@ -42,11 +42,14 @@ def check_flow(flow: m.Flow, flows: dict[str, m.Flow], recordings: Path) -> list
     if flow.start not in node_names:
         out.append(Problem.at(flow.start_loc, f"start: undefined node '{flow.start}'"
                                               f"{did_you_mean(flow.start, node_names)}"))
+    ref_problems: list[Problem] = []
     for node in flow.nodes.values():
-        out += _check_refs(flow, node, node_names, flows)
+        ref_problems += _check_refs(flow, node, node_names, flows)
         out += _check_node(flow, node)
-    out += _check_prompts(flow, recordings)
-    if not flow.broken and flow.start in flow.nodes:
+    out += ref_problems + _check_prompts(flow, recordings)
+    # with a broken node or a dangling reference the graph is unknown: loops and
+    # unreachable nodes would only repeat the real error
+    if not flow.broken and flow.start in flow.nodes and not any(p.is_error for p in ref_problems):
         out += _check_graph(flow)
     return out
 
@@ -90,6 +93,10 @@ def _check_refs(flow: m.Flow, node: m.Node, names: set[str], flows: dict[str, m.
 def _check_node(flow: m.Flow, node: m.Node) -> list[Problem]:
     out: list[Problem] = []
     if isinstance(node, m.Menu):
+        for key, rule in (("invalid", node.invalid), ("no_input", node.no_input)):
+            if rule.then == m.BACK:
+                out.append(_err(node, rule.loc or node.loc, f"{key}.then cannot be 'back'; back is a menu option",
+                                hint="use top or a node name"))
         seen: list[m.MenuOption] = []
         for opt in node.options:
             for prev in seen:
@@ -105,6 +112,10 @@ def _check_node(flow: m.Flow, node: m.Node) -> list[Problem]:
     elif isinstance(node, m.Collect):
         if node.min > node.max:
             out.append(_err(node, node.at("min"), f"min ({node.min}) is more than max ({node.max})"))
+        if node.regex and any(bad in node.regex for bad in (" ", "'", '"', "\\\\")):
+            out.append(_err(node, node.at("regex"), f"regex '{node.regex}' cannot contain spaces, quotes or \\\\ "
+                                                    "here (play_and_get_digits splits and unescapes its arguments)",
+                            hint="write a space as \\x20"))
     elif isinstance(node, m.Play) and node.between:
         if node.between[0] > node.between[1]:
             out.append(_err(node, node.at("between"), f"between: {node.between[0]} is after {node.between[1]}"))

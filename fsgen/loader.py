@@ -161,7 +161,9 @@ def load_text(text: str, file: str) -> tuple[YNode | None, list[Problem]]:
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
         what = exc.problem or exc.context or "unreadable YAML"
         context = f" ({exc.context})" if exc.context and exc.problem else ""
-        return None, [Problem.at(loc, f"YAML syntax error: {what}{context}")]
+        return None, [Problem.at(loc, f"YAML syntax error: {what}{context}",
+                                 hint="check the indentation here (spaces, the same depth for keys of one "
+                                      "mapping) and quote values containing ': ' or '#'")]
     except yaml.YAMLError as exc:  # pragma: no cover - reader errors without marks
         return None, [Problem.at(Loc(file, 1, 1), f"YAML syntax error: {exc}")]
     if root is None:

@@ -312,7 +312,7 @@ class Queue(Node):
         return (
             _edge(self, "answered", self.after or HANGUP, "after")
             + _edge(self, "timeout", self.on_timeout, "on_timeout")
-            + _edge(self, "no agent", self.on_no_agent or self.on_timeout, "on_no_agent")
+            + _edge(self, "no agent", self.on_no_agent, "on_no_agent")
         )
 
     def prompt_refs(self) -> Iterator[tuple[str, Loc]]:

@@ -175,6 +175,8 @@ class FlowPlanner:
         entry = [Action("set", f"hotline_flow={flow.name}"), Action("answer")]
         if flow.settings.timezone:
             entry.append(Action("set", f"timezone={flow.settings.timezone}"))
+        else:  # a call transferred from another flow may carry that flow's zone
+            entry.append(Action("unset", "timezone"))
         if flow.settings.record_agent_calls:
             entry += [
                 Action("set", "RECORD_BRIDGE_REQ=true"),
