@@ -13,11 +13,12 @@ peer can never hold a call.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import signal
 import socket as _socket
 import time
-import uuid as _uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -31,36 +32,42 @@ from greenswitch.esl import ESLEvent, NotConnectedError, OutboundSession, Outbou
 from .config import Config
 from .logs import event
 from .lookups import CallInfo, LookupRunner
+from .protocol import CLOSED, MESSAGES, NEED_DATA, Message, ProtocolError, Reader, parse_event
 
 log = logging.getLogger("esl_app.server")
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-class ProtocolError(Exception):
-    """The peer sent something that is not Event Socket framing."""
+_EVENT_NAME = re.compile(rb"^Event-Name: ([^\n]*)$", re.MULTILINE)
+_EVENT_SUBCLASS = re.compile(rb"^Event-Subclass: ([^\n]*)$", re.MULTILINE)
+# Events esl_app itself consumes, and the few headers it reads from them. FreeSWITCH sends every
+# channel variable with every event (kilobytes each); reading only these keeps a call cheap.
+_QUICK_HEADERS: dict[str, tuple[str, ...]] = {
+    "CHANNEL_EXECUTE_COMPLETE": ("Application", "Application-Data", "Application-UUID"),
+    "CHANNEL_HANGUP": ("Hangup-Cause",),
+}
+_session_tags = itertools.count(1)
 
 
 class CommandTimeout(Exception):
     """The switch did not answer a command or finish an app in time."""
 
 
-def _parse_headers(lines: list[bytes]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw in lines:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        key, sep, value = line.partition(":")
-        if not sep:
-            raise ProtocolError(f"header line without a colon: {line[:80]!r}")
-        headers[key.strip()] = unquote(value.strip())
-    return headers
+def _header_dict(headers: list[tuple[str, str]]) -> dict[str, str]:
+    return {k: unquote(v) for k, v in headers}
 
 
 def _event(headers: dict[str, str]) -> ESLEvent:
-    ev = ESLEvent("")
+    ev = ESLEvent.__new__(ESLEvent)  # greenswitch's __init__ would parse an empty string first
     ev.headers = headers
     return ev
+
+
+_QUICK_PATTERNS = {name: re.compile(rb"^" + re.escape(name.encode()) + rb": ([^\n]*)$", re.MULTILINE)
+                   for names in _QUICK_HEADERS.values() for name in names}
+
+
+def _quick_header(body: bytes, name: str) -> str | None:
+    m = _QUICK_PATTERNS[name].search(body)
+    return unquote(m.group(1).decode("utf-8", "replace").rstrip("\r")) if m else None
 
 
 class HotlineSession(OutboundSession):
@@ -69,60 +76,39 @@ class HotlineSession(OutboundSession):
     def __init__(self, client_address: Any, sock: Any, command_timeout: float = 5.0):
         self.command_timeout = command_timeout
         self._pending_exec: list[tuple[str, str, str, gevent.event.AsyncResult]] = []
+        self._tag = f"hl{next(_session_tags)}-"
+        self._exec_count = 0
         self.hung_up = False
+        self.closed_reason = ""
         super().__init__(client_address, sock)
         self.register_handle("CHANNEL_EXECUTE_COMPLETE", self._on_execute_complete)
+        self._internal_handlers = {
+            "CHANNEL_EXECUTE_COMPLETE": [self._on_execute_complete],
+            "CHANNEL_HANGUP": [self.on_hangup],
+        }
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading (framing by the shared sans-IO core, esl_app.protocol) -----------------------
 
     def start_event_handlers(self) -> None:
         # Events are dispatched inline by the reader: no second greenlet polling a queue each second.
         self._receive_events_greenlet = gevent.spawn(self.receive_events)
 
-    def _read_exact(self, length: int) -> bytes:
-        data = self.sock_file.read(length)
-        if data is None or len(data) < length:
-            raise EOFError(f"stream ended inside a {length}-byte body")
-        return data
-
-    def _read_frame(self) -> tuple[dict[str, str], bytes] | None:
-        lines: list[bytes] = []
-        size = 0
-        while True:
-            line = self.sock_file.readline(MAX_HEADER_BYTES)
-            if not line:
-                if lines:
-                    raise EOFError("stream ended inside a header block")
-                return None
-            if line in (b"\n", b"\r\n"):
-                if lines:
-                    break
-                continue
-            size += len(line)
-            if size > MAX_HEADER_BYTES or not line.endswith(b"\n"):
-                raise ProtocolError("header block too large")
-            lines.append(line)
-        headers = _parse_headers(lines)
-        body = b""
-        if "Content-Length" in headers:
-            try:
-                length = int(headers["Content-Length"])
-            except ValueError:
-                raise ProtocolError(f"bad Content-Length {headers['Content-Length']!r}") from None
-            if not 0 <= length <= MAX_BODY_BYTES:
-                raise ProtocolError(f"bad Content-Length {length}")
-            body = self._read_exact(length)
-        return headers, body
-
     def receive_events(self) -> None:
+        reader = Reader(MESSAGES)
         reason = "closed by peer"
         try:
             while self._run:
-                frame = self._read_frame()
-                if frame is None:
+                item = reader.next()
+                if item is NEED_DATA:
+                    reader.feed(self.sock.recv(65536))
+                    continue
+                if item is CLOSED:
                     break
-                self._handle_frame(*frame)
-        except (OSError, EOFError, ProtocolError, ValueError) as exc:
+                if isinstance(item, ProtocolError):
+                    reason = f"protocol error: {item.message}"
+                    break
+                self._handle_message(item)
+        except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
             self._run = False
@@ -131,15 +117,22 @@ class HotlineSession(OutboundSession):
             self.closed_reason = reason
             self._fail_pending(OutboundSessionHasGoneAway(reason))
 
-    def _handle_frame(self, headers: dict[str, str], body: bytes) -> None:
-        ctype = headers.get("Content-Type", "")
-        if ctype in ("command/reply", "api/response"):
-            ev = _event(headers)
-            ev.data = headers.get("Reply-Text", "") if ctype == "command/reply" else body.decode("utf-8", "replace")
+    def _handle_message(self, msg: Message) -> None:
+        ctype = unquote(msg.content_type)
+        if ctype == "command/reply" and len(msg.headers) == 2 and msg.headers[1][0] == "Reply-Text":
+            ev = _event({"Content-Type": ctype, "Reply-Text": unquote(msg.headers[1][1])})
+            ev.data = ev.headers["Reply-Text"]
+            if self._commands_sent:
+                self._commands_sent.pop(0).set(ev)
+            return
+        if ctype == "command/reply" or ctype == "api/response":
+            ev = _event(_header_dict(msg.headers))
+            ev.data = ev.headers.get("Reply-Text", "") if ctype == "command/reply" else msg.text
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return
         if ctype == "text/disconnect-notice":
+            headers = _header_dict(msg.headers)
             if headers.get("Content-Disposition") == "linger":
                 self._lingering = True
             else:
@@ -147,22 +140,50 @@ class HotlineSession(OutboundSession):
             self._dispatch(_event(headers), "DISCONNECT")
             return
         if ctype == "text/event-plain":
-            ev_headers = _parse_headers([ln for ln in body.split(b"\n") if ln.strip()])
-            inner_len = ev_headers.get("Content-Length")
-            ev = _event(ev_headers)
-            if inner_len is not None:
-                ev.data = body.split(b"\n\n", 1)[-1].decode("utf-8", "replace")
-            name = ev_headers.get("Event-Name", "")
+            m = _EVENT_NAME.search(msg.body)
+            name = m.group(1).decode("utf-8", "replace").rstrip("\r") if m else ""
             if name == "CUSTOM":
-                name = ev_headers.get("Event-Subclass", "")
+                m = _EVENT_SUBCLASS.search(msg.body)
+                name = unquote(m.group(1).decode("utf-8", "replace").rstrip("\r")) if m else ""
+            handlers = self.event_handlers.get(name)
+            if handlers is None and "*" in self.event_handlers and self.event_handlers["*"] != [self.on_event]:
+                handlers = self.event_handlers["*"]
+            if not handlers:
+                return
+            quick = _QUICK_HEADERS.get(name)
+            if quick is not None and handlers == self._internal_handlers.get(name):
+                headers = {"Event-Name": name}
+                for key in quick:
+                    value = _quick_header(msg.body, key)
+                    if value is not None:
+                        headers[key] = value
+                self._dispatch(_event(headers), name)
+                return
+            parsed = parse_event(msg)
+            if isinstance(parsed, ProtocolError):
+                raise OSError(f"unreadable event: {parsed.message}")
+            ev = _event(dict(parsed.headers))
+            if parsed.body is not None:
+                ev.data = parsed.body
             self._dispatch(ev, name)
-            return
         # auth/request, log/data, text/rude-rejection...: nothing to do for an outbound lookup.
 
     def _dispatch(self, ev: ESLEvent, name: str) -> None:
         handlers = self.event_handlers.get(name) or self.event_handlers.get("*") or []
         for handler in list(handlers):
             self._safe_exec_handler(handler, ev)
+
+    def connect(self) -> Any:
+        """``connect``, ``myevents``, ``linger`` and ``resume`` in one write.
+
+        The switch answers them in order; one round trip instead of four, and ``resume`` is in
+        force before any lookup starts, so the dialplan continues even if esl_app dies mid-call.
+        """
+        if not self._outbound_connected:
+            replies = self.send_many(["connect", "myevents", "linger", "resume"])
+            self.session_data = replies[0].headers
+            self._outbound_connected = True
+        return self.session_data
 
     def on_disconnect(self, event: ESLEvent) -> None:
         self._outbound_connected = False
@@ -231,7 +252,8 @@ class HotlineSession(OutboundSession):
         waits: list[gevent.event.AsyncResult] = []
         commands = []
         for app, arg in apps:
-            tag = str(_uuid.uuid4())
+            self._exec_count += 1
+            tag = f"{self._tag}{self._exec_count}"
             result = gevent.event.AsyncResult()
             self._pending_exec.append((tag, app, arg, result))
             waits.append(result)
@@ -284,11 +306,11 @@ class HotlineSession(OutboundSession):
         if reader is not None and said_goodbye:
             reader.join(timeout=wait)  # the switch closes its end after exit
         self._run = False
-        try:
-            self.sock.shutdown(_socket.SHUT_RDWR)
-        except OSError:
-            pass
         if reader is not None and not reader.dead:
+            try:
+                self.sock.shutdown(_socket.SHUT_RDWR)
+            except OSError:
+                pass
             reader.kill(block=True, timeout=1)
         for closable in (self.sock_file, self.sock):
             try:
@@ -298,7 +320,7 @@ class HotlineSession(OutboundSession):
 
 
 class LookupApplication:
-    """One call's work: connect, myevents, linger, resume, lookups, set variables, exit."""
+    """One call's work after connect (+ myevents, linger, resume): lookups, set variables, exit."""
 
     def __init__(self, session: HotlineSession, runner: LookupRunner, config: Config):
         self.session = session
@@ -308,14 +330,16 @@ class LookupApplication:
 
     def run(self) -> None:
         session = self.session
-        session.send_many(["myevents", "linger", "resume"])
         call = CallInfo.from_channel_data(session.session_data or {}, self.config.default_area_code)
         names = call.requested
         started = time.perf_counter()
         outcome = self.runner.run(names, call)
         if not names:
             event(log, logging.WARNING, "socket reached without hotline_lookup", uuid=call.uuid, flow=call.flow)
-        sets = [("set", f"{name}={value}") for name, value in outcome.variables.items()]
+        channel = session.session_data or {}
+        # `set name=` on a variable the channel does not have changes nothing: skip the round trip.
+        sets = [("set", f"{name}={value}") for name, value in outcome.variables.items()
+                if value != "" or f"variable_{name}" in channel]
         sets.append(("set", f"hotline_lookup_status={outcome.status}"))
         try:
             session.execute_many(sets)

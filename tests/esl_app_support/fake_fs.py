@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import uuid as _uuid
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import gevent
 from gevent import socket
@@ -21,8 +20,12 @@ from gevent import socket
 DISCONNECT_BODY = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
+_FS_UNSAFE = set(b"\r\n \"#%&+:;<=>?@[\\]^`{|}")
+
+
 def _enc(value: str) -> str:
-    return quote(str(value), safe="")
+    """switch_url_encode: bytes outside printable ASCII and FreeSWITCH's unsafe set become %XX."""
+    return "".join(chr(b) if 32 < b < 127 and b not in _FS_UNSAFE else f"%{b:02X}" for b in str(value).encode())
 
 
 def serialize(headers: list[tuple[str, str]]) -> str:
