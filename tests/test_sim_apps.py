@@ -213,3 +213,33 @@ def test_runs_are_deterministic(tmp_path: Path, sounds: Path) -> None:
     a = run(tmp_path, sounds, plan, MENUS, dtmf=[(0.5, "1"), (0.8, "2"), (3.0, "0")])
     b = run(tmp_path, sounds, plan, MENUS, dtmf=[(0.5, "1"), (0.8, "2"), (3.0, "0")])
     assert a.trace.lines() == b.trace.lines()
+
+
+def test_inline_dialplan_transfer(tmp_path: Path, sounds: Path) -> None:
+    # ${x} is expanded when transfer runs (x is still unset), ${y} too, but set:y runs inline later
+    plan = ext(act("answer"), act("set", "x=early"),
+               act("transfer", "'set:y=late,log:INFO got ${x}/${y},hangup:USER_BUSY' inline"))
+    sim = run(tmp_path, sounds, plan)
+    assert var_log(sim) == ["got early/"]
+    assert ("execute", "set", "y=late") in projection(sim)
+    assert projection(sim)[-1] == ("hangup", "USER_BUSY")
+
+
+def test_originate_api_starts_a_call_on_the_virtual_clock(tmp_path: Path, sounds: Path) -> None:
+    plan = """<context name="t">
+  <extension name="agent"><condition field="destination_number" expression="^2000$">
+    <action application="answer"/><action application="playback" data="$${ref_sounds}/one.wav"/>
+  </condition></extension>
+  <extension name="back"><condition field="destination_number" expression="^3000$">
+    <action application="log" data="INFO callback for ${caller_id_number}"/><action application="hangup"/>
+  </condition></extension>
+</context>"""
+    sim = simulator(make_conf(tmp_path / "conf", plan), sounds=sounds)
+    reply = sim.api("originate {origination_caller_id_number=95598}loopback/2000/t 3000 XML t")
+    assert reply.startswith("+OK ")
+    assert sim.api("originate error/user_busy 3000").strip() == "-ERR USER_BUSY"
+    sim.run()
+    logs = [(r["leg"], r["text"]) for r in sim.trace.records if r["event"] == "log"]
+    assert logs == [("b", "callback for 95598")]
+    # the callback leg hangs up at once and takes its loopback partner (playing the prompt) with it
+    assert projection(sim, "c", times=True)[-1] == (0.0, "hangup", "NORMAL_CLEARING")

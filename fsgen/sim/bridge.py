@@ -23,6 +23,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .api import api_command
 from .channel import CallerProfile, Channel, Endpoint
 from .engine import TIMEOUT, Sleep, Wait
 
@@ -382,3 +383,60 @@ def bridge_channels(chan: Channel, peer: Channel) -> Generator[Any, Any, str]:
     if how == "break" and not peer.hungup and peer.task is None:
         peer.hangup("NORMAL_CLEARING")
     return how
+
+
+@api_command("originate")
+def originate_api(sim: Simulator, args: str, chan: Channel | None) -> str:
+    """``originate <dial string> <exten>|&app(args) [dialplan] [context] [cid name] [cid num] [timeout]``.
+
+    Unlike FreeSWITCH (which blocks until the answer), the reply comes at once: ``+OK <uuid>``
+    when the leg could be started (the answer and what follows happen on the virtual clock),
+    ``-ERR <CAUSE>`` when it failed immediately.
+    """
+    from .apps.args import separate
+    argv = separate(args)
+    if len(argv) < 2:
+        return "-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] " \
+               "[<cid_name>] [<cid_num>] [<timeout_sec>]\n"
+    dial, target = argv[0], argv[1]
+    dialplan = argv[2] if len(argv) > 2 else "XML"
+    context = argv[3] if len(argv) > 3 else "default"
+    variables: dict[str, str] = {}
+    if len(argv) > 4:
+        variables["origination_caller_id_name"] = argv[4]
+    if len(argv) > 5:
+        variables["origination_caller_id_number"] = argv[5]
+    try:
+        timeout = float(argv[6]) if len(argv) > 6 else 60.0
+    except ValueError:
+        timeout = 60.0
+    gvars, groups = parse_dial_string(dial)
+    variables.update(gvars)
+    if not groups:
+        return "-ERR DESTINATION_OUT_OF_ORDER\n"
+    local, first = groups[0].legs[0]
+    leg_vars = dict(variables)
+    leg_vars.update(local)
+    leg, cause, _ = start_leg(sim, first, leg_vars, None)
+    if leg is None:
+        return "-ERR %s\n" % cause
+
+    def after_answer() -> Generator[Any, Any, None]:
+        deadline = sim.engine.now + timeout
+        while not leg.answered and not leg.hungup:
+            left = deadline - sim.engine.now
+            w = yield Wait(("answer", "hangup"), timeout=max(left, 0.0), channels=(leg,))
+            if w.kind == TIMEOUT:
+                leg.hangup("NO_ANSWER")
+                return
+        if leg.hungup:
+            return
+        if target.startswith("&"):
+            name, _, rest = target[1:].partition("(")
+            sim.spawn_app(leg, name, rest.removesuffix(")"))
+        else:
+            leg.profile = leg.profile.copy(destination_number=target, context=context, dialplan=dialplan)
+            sim.start_dialplan(leg)
+
+    sim.engine.spawn(after_answer(), "originate:" + leg.name)
+    return "+OK %s\n" % leg.uuid

@@ -146,6 +146,8 @@ def play(chan: Channel, spec: str, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any
     """Play one prompt; returns how it ended.  Must be used with ``yield from``."""
     if not chan.ready:
         return PlayResult("hangup")
+    if not chan.answered:
+        chan.pre_answer()  # switch_ivr_play_file pre-answers (early media)
     spec = spec.strip()
     dur = duration_of(chan, spec)
     if dur is None:

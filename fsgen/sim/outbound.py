@@ -92,6 +92,10 @@ class EslPoller:
             engine.call_at(at, conn.on_bytes, data)
         return got
 
+    def close_all(self) -> None:
+        for conn in list(self.conns):
+            conn.close(notify=True)
+
     def abort(self, why: str) -> None:
         for conn in list(self.conns):
             conn.sim.trace.error(conn.chan, "esl_timeout", f"Event Socket peer silent: {why}")

@@ -92,8 +92,12 @@ def parse_a_app(a_app: str | None) -> tuple[str, str]:
 
 
 def _harness(sim: Simulator, a: Channel, b: Channel, timeout: float, dtmf: list[dict[str, Any]],
-             a_app: tuple[str, str]) -> Generator[Any, Any, None]:
-    deadline = sim.engine.now + timeout
+             a_app: tuple[str, str], dtmf_from: str = "answer") -> Generator[Any, Any, None]:
+    """The rig's caller: wait for the answer, send the scripted DTMF (seconds after the
+    dialplan leg answered, or after the originate when ``dtmf_from`` is not "answer"), run
+    ``a_app`` on the harness leg and hang up when it returns."""
+    started = sim.engine.now
+    deadline = started + timeout
     while not a.answered and not a.hungup:
         left = deadline - sim.engine.now
         if left <= 0:
@@ -105,7 +109,7 @@ def _harness(sim: Simulator, a: Channel, b: Channel, timeout: float, dtmf: list[
             return
     if a.hungup:
         return
-    base = b.answered_at if b.answered_at is not None else sim.engine.now
+    base = b.answered_at if b.answered_at is not None and dtmf_from == "answer" else started
     for d in dtmf:
         try:
             at, digit = float(d.get("at", 0.0)), str(d.get("digit", ""))
@@ -134,8 +138,8 @@ def place_call(sim: Simulator, call: dict[str, Any], timeout: float, a_app: str 
     for k, v in (call.get("set") or {}).items():
         variables[str(k)] = str(v)
     a, b = loopback_pair(sim, dest, context, caller, caller_name, variables, harness=True)
-    a.task = sim.engine.spawn(_harness(sim, a, b, timeout, list(call.get("dtmf") or []), parse_a_app(a_app)),
-                              "harness:" + a.name, a)
+    a.task = sim.engine.spawn(_harness(sim, a, b, timeout, list(call.get("dtmf") or []), parse_a_app(a_app),
+                                       str(call.get("dtmf_from") or "answer")), "harness:" + a.name, a)
     return a
 
 
@@ -230,6 +234,7 @@ def run_case(case_dir: str | Path, sounds_dir: str | Path | None = None,
         sim.run(until=max_seconds, stop=finished)
     for chan in list(sim.channels.values()):
         chan.hangup("NORMAL_CLEARING")
+    sim.close()
     sim.trace.meta(start_time=meta.get("start_time"), start_epoch=sim.start_epoch,
                    tz=str(meta.get("tz") or "UTC"), case=case_dir.name, call=call, simulator="hotline")
     return CaseRun(trace=sim.trace, sim=sim, errors=[str(e) for e in sim.engine.errors])

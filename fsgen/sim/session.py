@@ -13,7 +13,8 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from . import apps as _apps
-from .dialplan import Extension, Hunter
+from .apps.args import separate
+from .dialplan import Action, Extension, Hunter
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import CallerProfile, Channel
@@ -26,6 +27,7 @@ def execute(chan: Channel, app: str, data: str | None) -> Generator[Any, Any, An
         return None
     arg = chan.expand(data) if data and "$" in data else (data or "")
     spec = _apps.lookup(app)
+    outer = chan.variables.get("current_application")
     chan.variables["current_application"] = app
     if arg:
         chan.variables["current_application_data"] = arg
@@ -46,10 +48,13 @@ def execute(chan: Channel, app: str, data: str | None) -> Generator[Any, Any, An
             result = yield from result
     finally:
         chan.app_stack.pop()
+    chan.variables["current_application"] = app  # a nested app (ivr -> transfer) may have replaced it
     if isinstance(result, str):
         chan.variables["current_application_response"] = result
     chan.notify_listeners("execute_complete", app=app, data=arg if arg else None,
                           response=result if isinstance(result, str) else "_none_")
+    if outer is not None and chan.app_stack:
+        chan.variables["current_application"] = outer
     return result
 
 
@@ -70,8 +75,20 @@ def execute_inline(chan: Channel, app: str, data: str, src: XElement | None = No
                          request=repr(req))
 
 
+def inline_extension(dest: str) -> Extension:
+    """The ``inline`` dialplan: ``app:arg,app2:arg`` (as in ``transfer 'set:x=1,park' inline``)."""
+    ext = Extension("inline")
+    for item in separate(dest, ","):
+        app, _, arg = item.strip().partition(":")
+        if app:
+            ext.actions.append(Action(app, arg))
+    return ext
+
+
 def hunt(chan: Channel, profile: CallerProfile) -> Extension | None:
     """Hunt ``profile.context`` (falling back to context "global" as FreeSWITCH does)."""
+    if (profile.dialplan or "").lower() == "inline":
+        return inline_extension(profile.destination_number)
     contexts = chan.sim.conf.contexts
     ctx = contexts.get(profile.context or "default") or contexts.get("global")
     if ctx is None:
@@ -103,7 +120,7 @@ def run_dialplan(chan: Channel) -> Generator[Any, Any, None]:
             dest, dialplan, context = chan.reroute
             chan.reroute = None
             old = chan.profile.destination_number
-            chan.profile = chan.profile.copy(destination_number=dest, context=context)
+            chan.profile = chan.profile.copy(destination_number=dest, context=context, dialplan=dialplan)
             chan.emit("route", dest=dest, context=context, dialplan=dialplan, reroute=True, from_dest=old)
             continue
         chan.hangup("NORMAL_CLEARING")

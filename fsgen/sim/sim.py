@@ -148,3 +148,10 @@ class Simulator:
 
     def run(self, until: float | None = None, stop: Callable[[], bool] | None = None) -> None:
         self.engine.run(until=until, stop=stop)
+
+    def close(self) -> None:
+        """Close whatever real sockets are still open (lingering Event Socket apps)."""
+        for poller in self.engine.io:
+            closer = getattr(poller, "close_all", None)
+            if closer is not None:
+                closer()
