@@ -16,15 +16,21 @@ from .refcase import run_case
               help="Trace format printed on stdout (JSON lines, the fs-reference format).")
 @click.option("--sounds-dir", type=click.Path(file_okay=False), default=None,
               help="Folder behind $${ref_sounds} (default: CASE_DIR/../sounds).")
+@click.option("--conf", "conf_dir", type=click.Path(file_okay=False), default=None,
+              help="Configuration laid over the stock base (default: CASE_DIR/conf), e.g. fsgen compile's output.")
+@click.option("--missing-prompt-seconds", type=float, default=None,
+              help="Pretend prompts that do not exist last this long (default: play nothing, as the rig did).")
 @click.option("--max-seconds", type=float, default=600.0, show_default=True,
               help="Virtual seconds after which calls still up are hung up.")
-def replay(case_dir: str, trace_format: str, sounds_dir: str | None, max_seconds: float) -> None:
+def replay(case_dir: str, trace_format: str, sounds_dir: str | None, conf_dir: str | None,
+           missing_prompt_seconds: float | None, max_seconds: float) -> None:
     """Replay CASE_DIR (conf/ + call.json) and print the call trace.
 
     Exit status: 0 = replayed, 1 = the replay hit simulator errors (listed on stderr; the
     trace is still printed), 2 = the case could not be loaded.
     """
-    result = run_case(case_dir, sounds_dir=sounds_dir, max_seconds=max_seconds)
+    result = run_case(case_dir, sounds_dir=sounds_dir, max_seconds=max_seconds, conf_dir=conf_dir,
+                      missing_prompt_seconds=missing_prompt_seconds)
     if isinstance(result, SimError):
         click.echo(f"error: {result}", err=True)
         sys.exit(2)

@@ -177,7 +177,10 @@ class EslServer:
 
 
 def run_case(case_dir: str | Path, sounds_dir: str | Path | None = None,
-             max_seconds: float = 600.0) -> CaseRun | SimError:
+             max_seconds: float = 600.0, conf_dir: str | Path | None = None,
+             missing_prompt_seconds: float | None = None) -> CaseRun | SimError:
+    """Replay ``case_dir``; ``conf_dir`` (default ``case_dir/conf``) is laid over the stock base,
+    e.g. a tree written by ``fsgen compile``."""
     case_dir = Path(case_dir)
     call = _read_json(case_dir / "call.json")
     if isinstance(call, SimError):
@@ -187,15 +190,17 @@ def run_case(case_dir: str | Path, sounds_dir: str | Path | None = None,
     sounds = Path(sounds_dir) if sounds_dir else case_dir.parent / "sounds"
     meta = _recorded_meta(case_dir)
     storage = Path(os.environ.get("HOTLINE_SIM_STORAGE", "/tmp/hotline-sim/storage"))
-    conf_dir = case_dir / "conf"
+    conf_dir = Path(conf_dir) if conf_dir is not None else case_dir / "conf"
     if not conf_dir.is_dir():
-        return SimError("case has no conf/ folder", file=str(case_dir))
+        return SimError("configuration folder not found", file=str(conf_dir),
+                        hint="a case needs conf/ (or give --conf DIR)")
     loaded = _conf.load(conf_dir, overlay_on_stock=True,
                         globals_=_conf.core_globals(str(conf_dir), storage_dir=str(storage)),
                         pinned={"ref_sounds": str(sounds)})
     if isinstance(loaded, SimError):
         return loaded
-    sim = Simulator(loaded, start_epoch=_epoch_of(meta), tz=str(meta.get("tz") or "UTC"))
+    sim = Simulator(loaded, start_epoch=_epoch_of(meta), tz=str(meta.get("tz") or "UTC"),
+                    missing_prompt_seconds=missing_prompt_seconds)
     agents_file = case_dir / "agents.json"
     if agents_file.is_file():
         agents = _read_json(agents_file)
