@@ -243,3 +243,13 @@ def test_originate_api_starts_a_call_on_the_virtual_clock(tmp_path: Path, sounds
     assert logs == [("b", "callback for 95598")]
     # the callback leg hangs up at once and takes its loopback partner (playing the prompt) with it
     assert projection(sim, "c", times=True)[-1] == (0.0, "hangup", "NORMAL_CLEARING")
+
+
+def test_pagd_min_zero_accepts_a_bare_terminator(tmp_path: Path, sounds: Path) -> None:
+    plan = ext(act("answer"),
+               act("play_and_get_digits", "0 4 3 3000 # $${ref_sounds}/one.wav $${ref_sounds}/half.wav ext ^\\d+$"),
+               act("log", "INFO ext=[${ext}]"))
+    sim = run(tmp_path, sounds, plan, dtmf=[(1.5, "#")])
+    assert var_log(sim) == ["ext=[]"]
+    files = [x[1].rsplit("/", 1)[1] for x in projection(sim) if x[0] == "playback_start"]
+    assert files == ["one.wav"]  # no invalid prompt

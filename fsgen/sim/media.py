@@ -142,8 +142,8 @@ def duration_of(chan: Channel, spec: str) -> float | None:
     return dur
 
 
-def play(chan: Channel, spec: str, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any, Any, PlayResult]:
-    """Play one prompt; returns how it ended.  Must be used with ``yield from``."""
+def play(chan: Channel, spec: str, dtmf: DtmfPolicy = NO_INPUT, skip: float = 0.0) -> Generator[Any, Any, PlayResult]:
+    """Play one prompt (from ``skip`` seconds in); returns how it ended.  Use with ``yield from``."""
     if not chan.ready:
         return PlayResult("hangup")
     if not chan.answered:
@@ -155,6 +155,7 @@ def play(chan: Channel, spec: str, dtmf: DtmfPolicy = NO_INPUT) -> Generator[Any
         chan.variables["current_application_response"] = "FILE NOT FOUND"
         return PlayResult("notfound")
     shown = spec if "://" in spec else resolve_path(chan, spec)
+    dur = max(dur - skip, 0.0)
     chan.emit("playback_start", file=shown)
     status, digit = yield from _run_media(chan, dur, dtmf)
     chan.emit("playback_stop", file=shown, status="done" if status == "done" else "break")

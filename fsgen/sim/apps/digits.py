@@ -86,21 +86,19 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
     [<digit_timeout> [<transfer_on_failure>]]]]`` (the last argument keeps its spaces:
     ``8099 XML default``)."""
     argv = separate(data, maxparts=11)
-    if len(argv) < 7:
-        chan.sim.trace.error(chan, "bad_argument", "play_and_get_digits needs at least 7 arguments")
+    if not argv:
+        chan.sim.trace.error(chan, "bad_argument", "play_and_get_digits: no arguments specified")
         return
-    min_digits = max(_int(argv[0], 0), 1)
-    max_digits = max(_int(argv[1], 0), min_digits)
-    tries = _int(argv[2], 0)
-    timeout = max(_int(argv[3], 1000), 1000)
-    terminators: str | None = argv[4]
-    if terminators is not None and terminators.lower() == "none":
-        terminators = None
-    prompt, invalid = argv[5], argv[6]
-    var_name = argv[7] if len(argv) > 7 else None
-    regex = argv[8] if len(argv) > 8 else None
-    digit_timeout = _int(argv[9], 0) if len(argv) > 9 else 0
-    on_failure = argv[10] if len(argv) > 10 else None
+    arg = (lambda i: argv[i] if len(argv) > i else None)
+    min_digits = max(_int(argv[0], 0), 0)
+    max_digits = max(_int(arg(1), 0), min_digits)
+    tries = _int(arg(2), 0)
+    timeout = max(_int(arg(3), 1000), 1000)
+    terminators = arg(4) or "#"
+    prompt, invalid = arg(5), arg(6)
+    var_name, regex = arg(7), arg(8)
+    digit_timeout = _int(arg(9), 0)
+    on_failure = arg(10)
     if regex and var_name:
         chan.set_var(var_name + "_invalid", None)
     while chan.ready and tries > 0:
@@ -111,6 +109,8 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
         status = res.status
         if status == "timeout" and len(res.digits) >= min_digits:
             status = "success"
+        if min_digits == 0 and not res.digits and chan.var("read_terminator_used") is not None:
+            return
         if not (status == "too_small" and not res.digits):
             if status == "success" and res.digits:
                 if not regex:
@@ -136,12 +136,13 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
 @application("read")
 def read(chan: Channel, data: str) -> Generator[Any, Any, None]:
     """``read <min> <max> <sound file> <variable name> <timeout> <terminators> [<digit_timeout>]``."""
-    argv = separate(data)
-    if len(argv) < 6:
-        chan.sim.trace.error(chan, "bad_argument", "read needs: <min> <max> <file> <var> <timeout> <terminators>")
+    argv = separate(data, maxparts=7)
+    if not argv:
+        chan.sim.trace.error(chan, "bad_argument", "read: no arguments specified")
         return
-    min_digits = _int(argv[0], 0)
-    max_digits = _int(argv[1], 0)
-    timeout = max(_int(argv[4], 0), 0) or 5000
-    yield from read_digits(chan, min_digits, max_digits, argv[2], argv[3], timeout, argv[5] or "#",
-                           _int(argv[6], 0) if len(argv) > 6 else 0)
+    arg = (lambda i: argv[i] if len(argv) > i else None)
+    min_digits = max(_int(argv[0], 0), 1)
+    max_digits = max(_int(arg(1), 0), min_digits)
+    timeout = max(_int(arg(4), 1000), 1000)
+    yield from read_digits(chan, min_digits, max_digits, arg(2), arg(3), timeout, arg(5) or "#",
+                           _int(arg(6), 0))

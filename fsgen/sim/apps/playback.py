@@ -31,8 +31,13 @@ def playback_dtmf(chan: Channel):
 
 @application("playback")
 def playback(chan: Channel, data: str) -> Generator[Any, Any, str]:
+    """``playback <file>[@@<start sample>]``; stops on ``playback_terminators`` (default ``*``)."""
     chan.set_var("playback_terminator_used", None)
-    res = yield from media.play(chan, data, dtmf=playback_dtmf(chan))
+    offset = 0.0
+    if "@@" in data:
+        data, _, samples = data.partition("@@")
+        offset = int(samples) / 8000.0 if samples.isdigit() else 0.0
+    res = yield from media.play(chan, data, dtmf=playback_dtmf(chan), skip=offset)
     if res.status == "notfound":
         return "FILE NOT FOUND"
     return "FILE PLAYED"
@@ -45,6 +50,28 @@ def endless_playback(chan: Channel, data: str) -> Generator[Any, Any, str]:
         if res.status != "done":
             break
     return "FILE PLAYED"
+
+
+@application("loop_playback")
+def loop_playback(chan: Channel, data: str) -> Generator[Any, Any, str]:
+    """``loop_playback [+<loops>] <file>`` (negative loops: until interrupted)."""
+    loops = 1
+    if data.startswith("+"):
+        count, _, data = data[1:].partition(" ")
+        try:
+            loops = int(count)
+        except ValueError:
+            chan.sim.trace.error(chan, "bad_argument", f"loop_playback: bad loop count {count!r}")
+            chan.hangup("DESTINATION_OUT_OF_ORDER")
+            return "PLAYBACK ERROR"
+    status = "done"
+    while chan.ready and (loops < 0 or loops > 0):
+        loops -= 1
+        res = yield from media.play(chan, data.strip(), dtmf=None)
+        status = res.status
+        if status not in ("done", "break"):
+            break
+    return "FILE NOT FOUND" if status == "notfound" else "FILE PLAYED"
 
 
 @application("gentones")
