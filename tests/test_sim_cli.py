@@ -55,3 +55,18 @@ def test_bad_call_json_exits_2(tmp_path: Path) -> None:
     (d / "call.json").write_text("{not json", encoding="utf-8")
     res = CliRunner().invoke(replay, [str(d)])
     assert res.exit_code == 2 and "call.json" in res.stderr and "not valid JSON" in res.stderr
+
+
+def test_multi_call_form_places_every_call_and_runs_api_commands(tmp_path: Path) -> None:
+    d = case(tmp_path, PLAN % '<action application="log" data="INFO ${global_flag}"/>',
+             {"calls": [{"dest": "1", "context": "c", "caller": "2000", "caller_name": "X", "at": 0.0},
+                        {"dest": "1", "context": "c", "caller": "2001", "caller_name": "Y", "at": 5.0}],
+              "api_at": [{"at": 3.0, "cmd": "global_setvar global_flag=set-at-3"}], "timeout": 40})
+    res = CliRunner().invoke(replay, [str(d)])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(line) for line in res.stdout.splitlines()]
+    legs = {r["leg"]: r["cid_num"] for r in recs if r["event"] == "create"}
+    assert legs == {"a": "2001", "b": "2000", "c": "2001"}  # harness legs are all "a"
+    logs = [(r["leg"], r["t"], r["text"]) for r in recs if r["event"] == "log"]
+    assert logs == [("b", 1.25, ""), ("c", 6.25, "set-at-3")]
+    assert [r["reply"] for r in recs if r["event"] == "api"] == ["+OK"]

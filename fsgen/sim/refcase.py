@@ -215,13 +215,12 @@ def run_case(case_dir: str | Path, sounds_dir: str | Path | None = None,
             except (KeyError, TypeError, ValueError):
                 return SimError("agents.json entries need name, port, ring, talk", file=str(agents_file))
     timeout = float(call.get("timeout", 30))
-    calls = call.get("calls")
-    if calls:
-        for c in calls:
-            at = float(c.get("at", 0.0))
-            sim.engine.call_at(at, place_call, sim, c, timeout, c.get("a_app"))
-    else:
-        place_call(sim, call, timeout, call.get("a_app"))
+    calls = call.get("calls") or [call]
+    last_start = 0.0
+    for c in calls:
+        at = float(c.get("at", 0.0)) if c is not call else 0.0
+        last_start = max(last_start, at)
+        sim.engine.call_at(at, place_call, sim, c, timeout, c.get("a_app"))
     for item in call.get("api_at") or []:
         def run_api(cmd: str = str(item.get("cmd", ""))) -> None:
             reply = sim.api(cmd)
@@ -229,7 +228,8 @@ def run_case(case_dir: str | Path, sounds_dir: str | Path | None = None,
         sim.engine.call_at(float(item.get("at", 0.0)), run_api)
 
     def finished() -> bool:
-        return sim.engine.now > 0 and not sim.channels
+        """Every call was placed and every channel is gone."""
+        return sim.engine.now >= last_start and sim.created_count > 0 and not sim.channels
 
     server = case_dir / "esl_server.py"
     if server.is_file():
