@@ -53,6 +53,12 @@ Contract
 - Errors in the arguments: ``chan.sim.trace.error(chan, kind, message)`` and behave as
   FreeSWITCH does (usually: log and return).  An exception escaping the app is a simulator
   bug: it is recorded as an error and the call is hung up.
+- Testing: ``fsgen.sim.testing`` builds a conf from XML strings (``make_conf``), prompts of a
+  given length (``write_wav``), a simulator (``simulator``), places a harness call exactly as
+  the fs-reference rig did (``call``) and gives the compared projection (``projection``).
+  Scripted far ends (agents): ``sim.remote_parties.append(RemoteParty(match, ring, answer,
+  talk))``; ``fsgen.sim.bridge.originate(sim, dial_string, caller, timeout, variables)``
+  rings legs (``[call_timeout=10]sofia/...`` works) and ``bridge_channels`` bridges them.
 """
 
 from __future__ import annotations
