@@ -231,9 +231,10 @@ class Engine:
         """
         heap = self._heap
         while True:
-            if stop is not None and stop():
-                return
             nxt = self._next_time()
+            # finish the current instant (cleanup after a hangup) before asking stop()
+            if stop is not None and (nxt is None or nxt > self.now) and stop():
+                return
             io = [p for p in self.io if p.active()]
             if io:
                 self._poll_io(io, nxt, until, real_timeout)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
-from .engine import TIMEOUT, Wait
+from .engine import TIMEOUT, Hangup, Wait
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -157,7 +157,12 @@ def play(chan: Channel, spec: str, dtmf: DtmfPolicy = NO_INPUT, skip: float = 0.
     shown = spec if "://" in spec else resolve_path(chan, spec)
     dur = max(dur - skip, 0.0)
     chan.emit("playback_start", file=shown)
-    status, digit = yield from _run_media(chan, dur, dtmf)
+    try:
+        status, digit = yield from _run_media(chan, dur, dtmf)
+    except Hangup:
+        # switch_ivr_play_file still fires PLAYBACK_STOP (status "done": not a break) after the hangup
+        chan.emit("playback_stop", file=shown, status="done")
+        raise
     chan.emit("playback_stop", file=shown, status="done" if status == "done" else "break")
     return PlayResult(status, digit)
 
