@@ -9,8 +9,10 @@ This is the API other parts of hotline use (the CLI, tests, the simulator):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +67,11 @@ def find_flow_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
         else:
             problems.append(Problem.at(Loc(display_path(path)), "no such file or directory"))
     unique: list[Path] = []
+    seen: set[Path] = set()
     for f in files:
-        if f.resolve() not in {u.resolve() for u in unique}:
+        real = f.resolve()
+        if real not in seen:
+            seen.add(real)
             unique.append(f)
     return unique, problems
 
@@ -80,7 +85,26 @@ def find_recordings(flow_file: Path) -> Path:
     return start.parent / "recordings"
 
 
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Loading keeps every node of every flow alive; Python's cyclic GC would rescan that growing
+    heap again and again (compile time grew with the square of the number of flows). The model
+    has no reference cycles worth collecting mid-run, so collection waits until the end."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_project(paths: Iterable[Path], recordings: Path | None = None) -> Project:
+    with _no_gc_pauses():
+        return _load_project(paths, recordings)
+
+
+def _load_project(paths: Iterable[Path], recordings: Path | None) -> Project:
     files, problems = find_flow_files(paths)
     project = Project(problems=problems)
     for path in files:
@@ -103,7 +127,8 @@ def load_project(paths: Iterable[Path], recordings: Path | None = None) -> Proje
 
 def render(project: Project, env: dict[str, str] | None = None) -> tuple[dict[str, bytes], list[Problem]]:
     """All output files including the manifest; only call on a project without errors."""
-    files, problems = render_project(project.flows, env)
+    with _no_gc_pauses():
+        files, problems = render_project(project.flows, env)
     sources = {f.name: f.file for f in project.flows}
     files[MANIFEST] = manifest(files, sources, recording_dirs(project.flows))
     return files, sorted_problems(problems)

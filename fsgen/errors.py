@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Severity(str, enum.Enum):
@@ -17,9 +18,10 @@ class Severity(str, enum.Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
-class Loc:
-    """A place in a flow file: 1-based line and column, like compilers print them."""
+class Loc(NamedTuple):
+    """A place in a flow file: 1-based line and column, like compilers print them.
+
+    A named tuple rather than a dataclass: the loader makes one per YAML node."""
 
     file: str
     line: int = 0

@@ -22,12 +22,15 @@ from yaml.resolver import BaseResolver
 from .errors import Loc, Problem
 
 try:  # libyaml is ~10x faster; the pure-Python parser gives the same nodes and marks
-    from yaml import CParser as _Parser  # type: ignore[attr-defined]
+    from yaml.cyaml import CParser as _Parser
 
     class _Composer(_Parser, BaseResolver):  # type: ignore[misc,valid-type]
         def __init__(self, stream: str) -> None:
             _Parser.__init__(self, stream)
             BaseResolver.__init__(self)
+
+        def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+            return _DEFAULT_TAGS[kind]
 
 except ImportError:  # pragma: no cover - libyaml is part of the pinned wheel
     from yaml.composer import Composer
@@ -43,7 +46,13 @@ except ImportError:  # pragma: no cover - libyaml is part of the pinned wheel
             Composer.__init__(self)
             BaseResolver.__init__(self)
 
+        def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+            return _DEFAULT_TAGS[kind]
 
+
+# every scalar is text to the composer; _resolve_plain types plain scalars afterwards (YAML 1.2 style)
+_DEFAULT_TAGS = {ScalarNode: BaseResolver.DEFAULT_SCALAR_TAG, SequenceNode: BaseResolver.DEFAULT_SEQUENCE_TAG,
+                 MappingNode: BaseResolver.DEFAULT_MAPPING_TAG}
 _NULL = {"", "~", "null", "Null", "NULL"}
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"[-+]?[0-9]+")
@@ -104,10 +113,12 @@ def _resolve_plain(text: str) -> Any:
         return None
     if text in _BOOL:
         return _BOOL[text]
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
+    first = text[0]
+    if first.isdigit() or first in "+-.":
+        if _INT.fullmatch(text):
+            return int(text)
+        if _FLOAT.fullmatch(text):
+            return float(text)
     return text
 
 
@@ -121,34 +132,38 @@ class _Converter:
         return Loc(self.file, mark.line + 1, mark.column + 1)
 
     def convert(self, node: Node, depth: int = 0) -> YNode:
-        loc = self.loc(node)
+        mark = node.start_mark
+        loc = Loc(self.file, mark.line + 1, mark.column + 1)
+        tag = node.tag
+        if tag[0] == "!" and not tag.startswith("!!"):
+            self.problems.append(Problem.at(loc, f"unsupported YAML tag '{tag}'"))
+        cls = node.__class__
+        if cls is ScalarNode:
+            text = node.value
+            if not node.style:  # plain scalar: None from the Python parser, "" from libyaml
+                return YScalar(loc, _resolve_plain(text), text, False)
+            return YScalar(loc, text, text, True)
         if depth > _MAX_DEPTH:
             self.problems.append(Problem.at(loc, f"nesting deeper than {_MAX_DEPTH} levels"))
             return YScalar(loc, None, "")
-        if node.tag.startswith("!") and not node.tag.startswith("!!"):
-            self.problems.append(Problem.at(loc, f"unsupported YAML tag '{node.tag}'"))
-        if isinstance(node, ScalarNode):
-            text = str(node.value)
-            if node.style is None:
-                return YScalar(loc, _resolve_plain(text), text, False)
-            return YScalar(loc, text, text, True)
-        if isinstance(node, SequenceNode):
+        if cls is SequenceNode:
             return YSeq(loc, [self.convert(item, depth + 1) for item in node.value])
-        assert isinstance(node, MappingNode)
         result = YMap(loc)
+        items = result.items
         for key_node, value_node in node.value:
-            key_loc = self.loc(key_node)
-            if not isinstance(key_node, ScalarNode):
+            kmark = key_node.start_mark
+            key_loc = Loc(self.file, kmark.line + 1, kmark.column + 1)
+            if key_node.__class__ is not ScalarNode:
                 self.problems.append(Problem.at(key_loc, "a mapping key must be a plain value, not a list or mapping"))
                 continue
-            key = str(key_node.value)
-            if key in result.items:
-                first = result.items[key][0]
+            key = key_node.value
+            if key in items:
+                first = items[key][0]
                 self.problems.append(
                     Problem.at(key_loc, f"duplicate key '{key}' (first defined at line {first.line})")
                 )
                 continue
-            result.items[key] = (key_loc, self.convert(value_node, depth + 1))
+            items[key] = (key_loc, self.convert(value_node, depth + 1))
         return result
 
 

@@ -53,6 +53,13 @@ class ContextPlan:
     extensions: list[Extension]
 
 
+def one_line(text: str) -> str:
+    """Flow values are validated to one line; this keeps the XML single-line even if not."""
+    if "\n" in text or "\r" in text:
+        return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return text
+
+
 def pcre_escape(text: str) -> str:
     return re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", text)
 
@@ -106,7 +113,8 @@ def date_windows(start: dt.date, end: dt.date) -> list[dict[str, str]]:
 
 
 def dest(name: str) -> dict[str, str]:
-    return {"field": "destination_number", "expression": f"^{pcre_escape(name)}$"}
+    # node and helper names are [a-z0-9_.]: only the dot needs escaping
+    return {"field": "destination_number", "expression": "^" + name.replace(".", "\\.") + "$"}
 
 
 class FlowPlanner:
@@ -270,7 +278,7 @@ class FlowPlanner:
         self.simple(n.name, actions + self.goto(n.next))
 
     def node_set(self, n: m.SetVars) -> None:
-        self.simple(n.name, [Action("set", f"{k}={v}") for k, v in n.variables] + self.goto(n.next))
+        self.simple(n.name, [Action("set", one_line(f"{k}={v}")) for k, v in n.variables] + self.goto(n.next))
 
     def node_hours(self, n: m.Hours) -> None:
         closed = self.goto(n.then_closed)
@@ -294,9 +302,9 @@ class FlowPlanner:
             tests: list[dict[str, str]] = []
             for op, value in case.tests:
                 if op == "equals":
-                    tests.append({"field": var, "expression": f"^{pcre_escape(str(value))}$"})
+                    tests.append({"field": var, "expression": f"^{pcre_escape(one_line(str(value)))}$"})
                 elif op == "regex":
-                    tests.append({"field": var, "expression": str(value)})
+                    tests.append({"field": var, "expression": one_line(str(value))})
                 elif op == "empty":
                     tests.append({"field": var, "expression": "^$" if value else "^.+$"})
                 else:

@@ -1,8 +1,9 @@
 """Plans and model -> XML text through the Jinja2 templates in fsgen/templates/.
 
-Autoescape is on for every template and a finalizer also turns newlines and tabs into
-character references, so no value (mailbox names, agent contacts, variable values) can
-close an attribute, open an element or start a new line in the generated XML.
+Autoescape is on for every template, and values that come from flows go through the `attr`
+filter, which also turns newlines and tabs into character references: no value (mailbox
+names, agent contacts, variable values) can close an attribute, open an element or start a
+new line in the generated XML.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import model as m
 from .errors import Problem, Severity
@@ -29,10 +30,13 @@ def xml_escape(text: str) -> str:
     return _ESC_RE.sub(lambda mt: _ESC[mt.group()], text)
 
 
-def _finalize(value: Any) -> Any:
-    if isinstance(value, Markup):
-        return value
-    return Markup(xml_escape(str(value)))
+def _attr(value: Any) -> Markup:
+    """Attribute text: markupsafe's (C) escaping, plus newlines and tabs as character references."""
+    text = escape(value)
+    if "\n" in text or "\r" in text or "\t" in text:
+        plain = str(text)  # Markup.replace would escape the references we put in
+        text = Markup(plain.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;"))
+    return text
 
 
 def _xmlattrs(attrs: dict[str, str]) -> Markup:
@@ -47,9 +51,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_finalize,
     )
     env.filters["xmlattr"] = _xmlattrs
+    env.filters["attr"] = _attr
     return env
 
 

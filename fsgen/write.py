@@ -53,10 +53,9 @@ def write_tree(out: Path, files: dict[str, bytes]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as fh:
                 fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
         for d, _, _ in os.walk(staging):
             os.chmod(d, 0o755)
+        os.sync()  # one flush for every staged file (an fsync per file costs seconds on big trees)
         old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))

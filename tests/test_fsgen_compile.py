@@ -131,15 +131,23 @@ def test_values_cannot_break_out_of_the_xml(tmp_path: Path) -> None:
     assert len(context.findall(".//extension[@name='mark']/condition/action")) == 2
 
 
-def test_the_renderer_escapes_newlines_even_if_validation_were_bypassed(tmp_path: Path) -> None:
+def test_the_renderer_holds_even_if_validation_were_bypassed(tmp_path: Path) -> None:
     project = load_project([_write(tmp_path, HOSTILE)])
-    node = project.flow("hostile").nodes["mark"]
-    node.variables = [("note", 'x"/><action application="system" data="rm -rf /\n')]  # type: ignore[attr-defined]
+    flow = project.flow("hostile")
+    evil = 'x"/><action application="system" data="rm -rf /"/>\n<extension name="owned">'
+    flow.nodes["mark"].variables = [("note", evil)]  # type: ignore[attr-defined]
+    flow.mailboxes["desk"].name = evil
     files, _ = render(project, env={})
     text = files["dialplan/hotline_hostile.xml"].decode()
-    assert "&#10;" in text and 'data="rm' not in text
     context = ET.fromstring(text)
     assert [a.get("application") for a in context.iter("action")].count("system") == 0
+    assert [e.get("name") for e in context.iter("extension")].count("owned") == 0
+    assert ("set", "note=" + evil.replace("\n", " ")) in [(a.get("application"), a.get("data"))
+                                                          for a in context.iter("action")]
+    user = files["directory/default/hotline_8999.xml"].decode()
+    assert "&#10;" in user
+    names = [v.get("value") for v in ET.fromstring(user).iter("variable") if v.get("name") == "effective_caller_id_name"]
+    assert names == [evil]
 
 
 @pytest.mark.parametrize("value, message", [
