@@ -19,7 +19,7 @@ answer wins), ``|`` tries groups one after another.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,12 @@ KNOWN_CAUSES = {
     "ALLOTTED_TIMEOUT", "USER_CHALLENGE", "MEDIA_TIMEOUT", "PICKED_OFF", "USER_NOT_REGISTERED",
     "PROGRESS_TIMEOUT", "GATEWAY_DOWN",
 }
+
+
+#: endpoint technologies added by other modules (``sim/`` scripted parties, see fsgen.sim.serve):
+#: tech -> start(sim, rest_of_target, variables, cid_num, cid_name) -> new Channel or fail cause
+EndpointStart = Callable[["Simulator", str, dict[str, str], str, str], "Channel | str"]
+ENDPOINTS: dict[str, EndpointStart] = {}
 
 
 # ---- dial strings ----------------------------------------------------------------------------
@@ -245,7 +251,8 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
         bits = rest.split("/")
         dest = bits[0]
         context = bits[1] if len(bits) > 1 and bits[1] else "default"
-        a, _b = loopback_pair(sim, dest, context, cid_num, cid_name, variables)
+        a, _b = loopback_pair(sim, dest, context, cid_num, cid_name, variables,
+                              a_uuid=variables.get("origination_uuid"))
         return a, "", []
     if tech == "user":
         user, _, domain = rest.partition("@")
@@ -271,6 +278,10 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
         return start_leg(sim, tgt, leg_vars, caller, depth + 1)
     if tech == "sofia":
         return _sofia_leg(sim, target, cid_num, cid_name, variables), "", []
+    extra = ENDPOINTS.get(tech)
+    if extra is not None:
+        made = extra(sim, rest, variables, cid_num, cid_name)
+        return (made, "", []) if isinstance(made, Channel) else (None, made, [])
     sim.trace.error(caller, "unknown_endpoint", f"endpoint {target!r} is not simulated", target=target)
     return None, "CHAN_NOT_IMPLEMENTED", []
 
