@@ -46,6 +46,9 @@ class Config:
     max_calls: int = 1000
     command_timeout_ms: int = 5000
     shutdown_grace_s: float = 30.0
+    # How variables reach the channel: "set" (one execute each, the lookup contract) or
+    # "multiset" (one execute for all; far fewer Event Socket round trips per call).
+    set_app: str = "set"
     # The switch's inbound Event Socket (switch-side cache; later phase).
     fs_host: str = "127.0.0.1"
     fs_port: int = 8021
@@ -143,6 +146,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("esl", "max_calls"): ("max_calls", _int(1, 100000)),
     ("esl", "command_timeout_ms"): ("command_timeout_ms", _int(100, 600000)),
     ("esl", "shutdown_grace_s"): ("shutdown_grace_s", _number(0, 3600)),
+    ("esl", "set_app"): ("set_app", _choice("set", "multiset")),
     ("freeswitch", "host"): ("fs_host", _text),
     ("freeswitch", "port"): ("fs_port", _int(1, 65535)),
     ("freeswitch", "password"): ("fs_password", _text),

@@ -319,6 +319,25 @@ class HotlineSession(OutboundSession):
                 pass
 
 
+_MULTISET_DELIMITERS = "|~;`"
+
+
+def variable_apps(pairs: list[tuple[str, str]], mode: str = "set") -> list[tuple[str, str]]:
+    """The apps that put ``pairs`` on the channel: one ``set`` each (the contract's default), or
+    with ``mode="multiset"`` one ``multiset ^^<d>a=1<d>b=2`` for every value that is safe to join
+    (no delimiter, quote, backslash or space-only surprises); the rest still go one by one."""
+    if mode != "multiset" or len(pairs) < 2:
+        return [("set", f"{name}={value}") for name, value in pairs]
+    text = "".join(f"{n}{v}" for n, v in pairs)
+    delimiter = next((d for d in _MULTISET_DELIMITERS if d not in text), None)
+    if delimiter is None:
+        return [("set", f"{name}={value}") for name, value in pairs]
+    joinable = [(n, v) for n, v in pairs if v and not any(ch in v for ch in "'\"\\")]
+    rest = [(n, v) for n, v in pairs if (n, v) not in joinable]
+    apps = [("multiset", "^^" + delimiter + delimiter.join(f"{n}={v}" for n, v in joinable))] if joinable else []
+    return apps + [("set", f"{name}={value}") for name, value in rest]
+
+
 class LookupApplication:
     """One call's work after connect (+ myevents, linger, resume): lookups, set variables, exit."""
 
@@ -338,8 +357,9 @@ class LookupApplication:
             event(log, logging.WARNING, "socket reached without hotline_lookup", uuid=call.uuid, flow=call.flow)
         channel = session.session_data or {}
         # `set name=` on a variable the channel does not have changes nothing: skip the round trip.
-        sets = [("set", f"{name}={value}") for name, value in outcome.variables.items()
-                if value != "" or f"variable_{name}" in channel]
+        pairs = [(name, value) for name, value in outcome.variables.items()
+                 if value != "" or f"variable_{name}" in channel]
+        sets = variable_apps(pairs, self.config.set_app)
         sets.append(("set", f"hotline_lookup_status={outcome.status}"))
         try:
             session.execute_many(sets)

@@ -5,7 +5,9 @@ process on 127.0.0.1, and drives it with a scripted switch (tests/esl_app_suppor
 from this process: a closed loop of C concurrent calls (throughput), then an open loop at a fixed
 rate (latency of the socket hop as the switch sees it: connect to close). The same load runs
 against a bare handler (connect, myevents, linger, resume, exit; no lookup, no set) in an
-identical server process: the ceiling. Printed: calls/s, p50/p99 ms, and lookups/bare ratio.
+identical server process: the ceiling. Lookups run twice: variables applied with one ``set`` per
+variable (the lookup contract) and with one ``multiset`` (esl.set_app). Printed: calls/s, p50/p99
+ms, server CPU per call, and the lookups/bare ratios.
 
     python -m tests.bench_esl_app                      # quick: 2,000 customers
     python -m tests.bench_esl_app --customers 1000000  # the full figure (seeding takes minutes)
@@ -163,9 +165,20 @@ def open_loop(port: int, callers: list[str], rate: float) -> tuple[list[float], 
     return latencies, failures, statuses
 
 
-def _row(label: str, rate: float, lat: list[float], failures: int) -> str:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc), to report cost per call on a shared machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def _row(label: str, rate: float, lat: list[float], failures: int, cpu_ms: float | None = None) -> str:
+    cpu = f"   server CPU {cpu_ms:5.2f} ms/call (one core: {1000 / cpu_ms:5.0f} calls/s)" if cpu_ms else ""
     return (f"  {label:<28} {rate:8.0f} calls/s   p50 {_percentile(lat, 0.5):6.2f} ms   "
-            f"p99 {_percentile(lat, 0.99):6.2f} ms   failures {failures}")
+            f"p99 {_percentile(lat, 0.99):6.2f} ms   failures {failures}{cpu}")
 
 
 def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str) -> dict[str, float]:
@@ -182,24 +195,28 @@ def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str
 
     callers = _callers(args.customers, args.calls)
     figures: dict[str, float] = {}
-    for mode in ("bare", "lookups"):
+    for mode in ("bare", "set", "multiset"):
         port = _free_port()
         if mode == "bare":
             cmd = [sys.executable, "-m", "tests.bench_esl_app", "--serve-bare", str(port)]
         else:
             cfg = os.path.join(workdir, f"{name}.yaml")
             with open(cfg, "w", encoding="utf-8") as fh:
-                fh.write(f"esl: {{port: {port}, shutdown_grace_s: 5}}\ndatabase: {{url: '{db_url}', threads: 8}}\n"
+                fh.write(f"esl: {{port: {port}, shutdown_grace_s: 5, set_app: {mode}}}\n"
+                         f"database: {{url: '{db_url}', threads: 8}}\n"
                          "logging: {level: info}\n")
             cmd = [sys.executable, "-m", "esl_app.cli", "serve", "--config", cfg]
         proc = _start(cmd, port, os.path.join(workdir, f"{name}-{mode}.log"))
         try:
             closed_loop(port, callers[:500], args.concurrency)  # warm up connections and caches
+            cpu0 = _cpu_seconds(proc.pid)
             rate, lat, fails = closed_loop(port, callers, args.concurrency)
-            print(_row(f"{mode} closed loop x{args.concurrency}", rate, lat, fails))
+            cpu_ms = (_cpu_seconds(proc.pid) - cpu0) * 1000 / max(1, len(lat))
+            print(_row(f"{mode} closed loop x{args.concurrency}", rate, lat, fails, cpu_ms))
+            figures[f"{mode}_cpu_ms"] = cpu_ms
             o_lat, o_fails, statuses = open_loop(port, callers[: int(args.rate * args.open_seconds)], args.rate)
             print(_row(f"{mode} open loop {args.rate:.0f}/s", args.rate, o_lat, o_fails))
-            if mode == "lookups":
+            if mode != "bare":
                 failed = sum(1 for s in statuses if s != "ok")
                 print(f"  lookup status: {len(statuses) - failed} ok, {failed} failed")
             figures[f"{mode}_rate"] = rate
@@ -209,8 +226,11 @@ def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str
             figures[f"{mode}_open_p99"] = _percentile(o_lat, 0.99)
         finally:
             _stop(proc)
-    figures["ratio"] = figures["lookups_rate"] / figures["bare_rate"]
-    print(f"  ratio lookups/bare: {figures['ratio']:.2f}")
+    for mode in ("set", "multiset"):
+        figures[f"{mode}_ratio"] = figures[f"{mode}_rate"] / figures["bare_rate"]
+        cpu_ratio = figures["bare_cpu_ms"] / figures[f"{mode}_cpu_ms"]
+        print(f"  ratio lookups ({mode})/bare: {figures[f'{mode}_ratio']:.2f} by throughput, {cpu_ratio:.2f} by server "
+              "CPU per call (the second is steadier when other processes share the cores)")
     return figures
 
 

@@ -188,3 +188,33 @@ def test_unknown_lookup_fails_but_others_run(runner, database):
     outcome = runner.run(["nosuch", "customer"], call("13812345678", "nosuch,customer"))
     assert outcome.status == "failed"
     assert outcome.variables["hotline_customer_known"] == "true"
+
+
+def test_a_runaway_read_is_cut_at_its_deadline(config, database, db_url):
+    """On SQLite inline reads are stopped inside SQLite; on PostgreSQL the worker is abandoned."""
+    import time
+
+    from esl_app.lookups import query_rows
+
+    site = registry.copy()
+
+    @site.register("runaway", defaults={"hotline_runaway": "false"}, inline=True)
+    def runaway(ctx):
+        rows = query_rows("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
+                          "SELECT count(*) FROM c", ())
+        return {"hotline_runaway": str(rows[0][0])}
+
+    add_customer("王芳", "950001", ["13812345678"])
+    config.lookup_deadline_ms = 150
+    r = LookupRunner(config, database, site)
+    try:
+        assert (r.inline_database is not None) == db_url.startswith("sqlite")
+        started = time.perf_counter()
+        outcome = r.run(["runaway", "customer"], call("13812345678", "runaway,customer"))
+        elapsed = time.perf_counter() - started
+    finally:
+        r.close()
+    assert outcome.failures[0][0] == "runaway" and "deadline of 150 ms exceeded" in outcome.failures[0][1]
+    assert outcome.variables["hotline_runaway"] == "false"
+    assert outcome.variables["hotline_customer_known"] == "true"
+    assert elapsed < 0.6

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid as _uuid
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import gevent
 from gevent import socket
@@ -20,12 +21,12 @@ from gevent import socket
 DISCONNECT_BODY = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
-_FS_UNSAFE = set(b"\r\n \"#%&+:;<=>?@[\\]^`{|}")
+# switch_url_encode: bytes outside printable ASCII and FreeSWITCH's unsafe set become %XX.
+_FS_SAFE = "".join(chr(b) for b in range(33, 127) if chr(b) not in "\r\n \"#%&+:;<=>?@[\\]^`{|}")
 
 
 def _enc(value: str) -> str:
-    """switch_url_encode: bytes outside printable ASCII and FreeSWITCH's unsafe set become %XX."""
-    return "".join(chr(b) if 32 < b < 127 and b not in _FS_UNSAFE else f"%{b:02X}" for b in str(value).encode())
+    return quote(str(value), safe=_FS_SAFE)
 
 
 def serialize(headers: list[tuple[str, str]]) -> str:
@@ -49,6 +50,10 @@ class CallResult:
             if app == "set":
                 name, _, value = arg.partition("=")
                 out[name] = value
+            elif app == "multiset":
+                for item in arg[3:].split(arg[2]):
+                    name, _, value = item.partition("=")
+                    out[name] = value
         return out
 
 
@@ -66,7 +71,13 @@ class FakeSwitch:
                    "hotline_lookup_status": "failed", **(variables or {})}
         result = CallResult(variables=dict(channel))
         started = time.perf_counter()
-        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect((self.host, self.port))  # an IP literal: no resolver round trip
+        except OSError:
+            sock.close()
+            raise
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reader = sock.makefile("rb")
 
@@ -147,6 +158,12 @@ class FakeSwitch:
                         if app == "set":
                             name, _, value = arg.partition("=")
                             result.variables[name] = value
+                            write(event("CHANNEL_EXECUTE_COMPLETE", info + [("Application-Response", "_none_")]))
+                        elif app == "multiset":
+                            delimiter, items = (arg[2], arg[3:]) if arg.startswith("^^") else (" ", arg)
+                            for item in items.split(delimiter):
+                                name, _, value = item.partition("=")
+                                result.variables[name] = value
                             write(event("CHANNEL_EXECUTE_COMPLETE", info + [("Application-Response", "_none_")]))
                         elif app == "hangup":
                             result.hung_up = True
