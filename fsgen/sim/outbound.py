@@ -343,6 +343,7 @@ def connect(chan: Channel, host: str, port: int, async_mode: bool, full: bool,
             timeout: float = 5.0) -> OutboundConnection | None:
     """Open the TCP connection (real I/O); None when the app is not listening."""
     started = _time.monotonic()
+    host, port = chan.sim.esl_redirect.get((host, port), (host, port))
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError:

@@ -60,6 +60,9 @@ class Simulator:
         self.start_epoch = start_epoch if start_epoch is not None else _time.time()
         self.tz: tzinfo = timecond.zone_for(None, tz, UTC)
         self.missing_prompt_seconds = missing_prompt_seconds
+        #: (host, port) of a ``socket`` target -> where to connect instead (a scripted esl_app
+        #: stand-in on an ephemeral port); the trace keeps showing the configured target
+        self.esl_redirect: dict[tuple[str, int], tuple[str, int]] = {}
         self.created_count = 0
         self.engine.on_task_error = self._task_error
 
