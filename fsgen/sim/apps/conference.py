@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .. import media
 from ..api import api_command
 from ..bridge import originate
-from ..engine import Hangup, Wait
+from ..engine import Wait
 from . import application
 from .args import separate
 
