@@ -23,8 +23,10 @@ import datetime as dt
 import importlib
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,6 +39,7 @@ from .config import Config
 from .db import DB_ERRORS
 from .logs import event
 from .models import BlacklistHit, Customer, PinFailure, SurveyScore, database_proxy, utcnow
+from .pgreads import CooperativeReader
 from .phone import normalise_key
 from .pins import verify_pin as _verify_pin_hash
 
@@ -176,7 +179,9 @@ def _clean(value: Any) -> str:
 _SQL_CACHE: dict[tuple[str, str], str] = {}
 
 
-_inline_database: peewee.Database | None = None
+# Set while a lookup runs on the event loop: where query_rows sends its SQL for this greenlet.
+_inline_reader: ContextVar[Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]] | None] = ContextVar(
+    "hotline_inline_reader", default=None)
 
 
 def query_rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -185,7 +190,10 @@ def query_rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     The hot lookups use fixed SQL: building a peewee query per call cost more than the query
     itself. Inline lookups must read only through this function.
     """
-    database = _inline_database or database_proxy.obj
+    reader = _inline_reader.get()
+    if reader is not None:
+        return reader(sql, params)
+    database = database_proxy.obj
     key = (sql, database.param)
     text = _SQL_CACHE.get(key)
     if text is None:
@@ -394,32 +402,62 @@ class LookupRunner:
         # SQLite answers an indexed read in tens of microseconds, less than waking the event loop
         # from a worker thread costs; reads run on the loop over a read-only connection that
         # never waits for a lock, their deadline enforced by SQLite's progress handler.
+        # PostgreSQL reads go over asynchronous connections the greenlet waits on itself.
         self.inline_database: peewee.Database | None = None
+        self.pg_reader: CooperativeReader | None = None
         if isinstance(database, peewee.SqliteDatabase) and database.database != ":memory:":
             self.inline_database = peewee.SqliteDatabase(
                 database.database, pragmas={"query_only": 1, "foreign_keys": 1}, timeout=0)
+        elif isinstance(database, peewee.PostgresqlDatabase):
+            self.pg_reader = CooperativeReader(database.database, dict(database.connect_params),
+                                               size=max(4, config.db_threads * 2))
+
+    @property
+    def inline(self) -> bool:
+        return self.inline_database is not None or self.pg_reader is not None
 
     def close(self) -> None:
         self.pool.kill()
         if self.inline_database is not None:
             self.inline_database.close()
+        if self.pg_reader is not None:
+            self.pg_reader.close()
+
+    def _sqlite_rows(self, give_up_at: float) -> Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]:
+        assert self.inline_database is not None
+        database = self.inline_database
+
+        def rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+            connection = database.connection()
+            connection.set_progress_handler(lambda: 1 if time.monotonic() > give_up_at else 0, 5000)
+            try:
+                return connection.execute(sql, params).fetchall()
+            finally:
+                connection.set_progress_handler(None, 0)
+
+        return rows
+
+    def _pg_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        assert self.pg_reader is not None
+        text = _SQL_CACHE.get((sql, "%s"))
+        if text is None:
+            text = _SQL_CACHE[(sql, "%s")] = sql.replace("?", "%s")
+        return self.pg_reader.rows(text, params)
 
     def _run_inline(self, spec: LookupSpec, ctx: LookupContext, deadline: float) -> LookupResult | BaseException:
-        global _inline_database
-        assert self.inline_database is not None
+        """A read-only lookup on the event loop; SQLite stops the query itself at the deadline,
+        PostgreSQL waits cooperatively under gevent.Timeout."""
         give_up_at = time.monotonic() + deadline
+        reader = self._sqlite_rows(give_up_at) if self.inline_database is not None else self._pg_rows
+        token = _inline_reader.set(reader)
         try:
-            connection = self.inline_database.connection()
-        except DB_ERRORS as exc:
-            return exc
-        connection.set_progress_handler(lambda: 1 if time.monotonic() > give_up_at else 0, 5000)
-        _inline_database = self.inline_database
-        try:
-            result = self._invoke(spec, ctx)
+            with gevent.Timeout(deadline):
+                result = self._invoke(spec, ctx)
+        except gevent.Timeout:
+            result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
         finally:
-            _inline_database = None
-            connection.set_progress_handler(None, 0)
-        if isinstance(result, peewee.OperationalError) and "interrupted" in str(result):
+            _inline_reader.reset(token)
+        if isinstance(result, (sqlite3.OperationalError, peewee.OperationalError)) and "interrupted" in str(result):
             return TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
         return result
 
@@ -481,7 +519,7 @@ class LookupRunner:
         for i, spec in items:
             if self.registry.get(spec.name) is None:
                 results[i] = LookupError("unknown lookup")
-        if self.inline_database is not None and all(spec.inline for _i, spec in pending):
+        if self.inline and all(spec.inline for _i, spec in pending):
             known = {}
             for i, spec in pending:
                 result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline)

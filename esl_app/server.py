@@ -239,39 +239,35 @@ class HotlineSession(OutboundSession):
             raise
         return replies
 
-    def execute_many(self, apps: list[tuple[str, str]]) -> list[ESLEvent | None]:
-        """Execute dialplan apps on the channel, in order, and wait until each has completed.
+    def execute_many(self, apps: list[tuple[str, str]]) -> ESLEvent | None:
+        """Execute dialplan apps on the channel, in order, and wait until the last has completed.
 
         Every app is a ``sendmsg`` with ``event-lock: true`` (run in order, one at a time) and an
         ``Event-UUID`` that comes back as ``Application-UUID`` in its CHANNEL_EXECUTE_COMPLETE. All
         messages are written at once; the switch runs them back to back on its next frame instead
-        of one per frame. A hangup in between ends the wait (nothing more can run).
+        of one per frame. Because they run in order, the last one's completion means all are done.
+        A hangup in between ends the wait (nothing more can run). Returns the last completion.
         """
         if not apps:
-            return []
-        waits: list[gevent.event.AsyncResult] = []
+            return None
         commands = []
         for app, arg in apps:
             self._exec_count += 1
             tag = f"{self._tag}{self._exec_count}"
-            result = gevent.event.AsyncResult()
-            self._pending_exec.append((tag, app, arg, result))
-            waits.append(result)
             lines = ["sendmsg", "call-command: execute", f"execute-app-name: {app}"]
             if arg:
                 lines.append(f"execute-app-arg: {arg}")
             lines += ["event-lock: true", f"Event-UUID: {tag}"]
             commands.append("\n".join(lines))
+        last = gevent.event.AsyncResult()
+        self._pending_exec.append((tag, app, arg, last))
         replies = self.send_many(commands)
         for reply in replies:
             text = reply.headers.get("Reply-Text", "")
             if not text.startswith("+OK"):
                 raise CommandTimeout(f"sendmsg refused: {text}")
-        done: list[ESLEvent | None] = []
         with gevent.Timeout(self.command_timeout, CommandTimeout(f"apps not completed within {self.command_timeout}s")):
-            for result in waits:
-                done.append(result.get())
-        return done
+            return last.get()
 
     def _on_execute_complete(self, ev: ESLEvent) -> None:
         app_uuid = ev.headers.get("Application-UUID")
@@ -284,7 +280,7 @@ class HotlineSession(OutboundSession):
                 break
         if match is None:
             for i, (_tag, p_app, p_arg, _result) in enumerate(self._pending_exec):
-                if p_app == app and (p_arg == data or not app_uuid):
+                if not app_uuid and p_app == app and p_arg == data:
                     match = i
                     break
         if match is not None:

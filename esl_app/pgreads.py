@@ -1,0 +1,73 @@
+"""Read queries on PostgreSQL without a worker thread: psycopg2 asynchronous connections waited on
+by gevent.
+
+Handing a query to a thread and waking the event loop when it is done cost more than the query
+itself; an asynchronous connection lets the greenlet that serves the call wait on the socket like
+any other I/O, so ``gevent.Timeout`` bounds it directly. A connection that was interrupted (deadline,
+server gone) is closed, never reused, so the next call starts clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from gevent.socket import wait_read, wait_write
+
+
+def _wait(conn: Any) -> None:
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        if state == psycopg2.extensions.POLL_READ:
+            wait_read(conn.fileno())
+        elif state == psycopg2.extensions.POLL_WRITE:
+            wait_write(conn.fileno())
+        else:  # pragma: no cover - psycopg2 documents no other state
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+
+
+class CooperativeReader:
+    """A small pool of asynchronous connections for read-only lookups."""
+
+    def __init__(self, database: str, connect_params: dict[str, Any], size: int = 16):
+        self.database = database
+        self.params = {k: v for k, v in connect_params.items() if v is not None}
+        self.size = size
+        self._idle: list[Any] = []
+
+    def _connect(self) -> Any:
+        conn = psycopg2.connect(dbname=self.database, async_=1, **self.params)
+        try:
+            _wait(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        conn = self._idle.pop() if self._idle else self._connect()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql, params)
+            _wait(conn)
+            rows = cursor.fetchall()
+            cursor.close()
+        except BaseException:
+            # Interrupted mid-query (deadline) or broken: the connection's state is unknown.
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        if len(self._idle) < self.size:
+            self._idle.append(conn)
+        else:
+            conn.close()
+        return rows
+
+    def close(self) -> None:
+        while self._idle:
+            with contextlib.suppress(Exception):
+                self._idle.pop().close()
