@@ -16,7 +16,7 @@ from .validate import Rec
 
 
 def _locs(rec: Rec) -> dict[str, Loc]:
-    return {k: rec.vloc(k) for k in rec.key_locs}
+    return rec.value_locs
 
 
 def _failure(rec: Rec | None, loc: Loc) -> m.FailureRule:

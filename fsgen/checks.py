@@ -9,6 +9,7 @@ edges are unknown and the results would be noise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import model as m
@@ -18,9 +19,42 @@ from .schema import BUILTIN_LOOKUPS, CACHEABLE_LOOKUPS
 RecordingsFor = Callable[[m.Flow], Path]
 
 
+@dataclass
+class FlowSummary:
+    """What cross-flow checks and shared files need from a flow (small enough to send between
+    processes when flows are compiled in parallel)."""
+
+    name: str
+    file: str
+    loc: Loc
+    timezone: str | None
+    nodes: set[str]
+    numbers: list[tuple[str, Loc]]
+    mailboxes: list[tuple[str, Loc]]
+    agents: list[tuple[str, m.Agent]]  # (queue node, agent)
+    transfers: list[tuple[str, str, str | None, Loc, Loc]]  # (node, flow, node in that flow, locs)
+
+
+def summarize(flow: m.Flow) -> FlowSummary:
+    transfers = [(n.name, n.flow_target, n.node_target, n.at("flow"), n.at("node"))
+                 for n in flow.nodes.values() if isinstance(n, m.Transfer) and n.flow_target]
+    return FlowSummary(
+        flow.name, flow.file, flow.loc, flow.settings.timezone, set(flow.nodes) | flow.broken_nodes,
+        list(flow.numbers), [(mb.number, mb.loc) for mb in flow.mailboxes.values()],
+        [(q.name, a) for q in flow.queues() for a in q.agents], transfers)
+
+
 def check_flows(flows: list[m.Flow], recordings_for: RecordingsFor) -> list[Problem]:
     problems: list[Problem] = []
-    by_name: dict[str, m.Flow] = {}
+    for flow in flows:
+        problems += check_flow(flow, recordings_for(flow))
+    return problems + check_across([summarize(f) for f in flows])
+
+
+def check_across(flows: list[FlowSummary]) -> list[Problem]:
+    """Rules between flows: unique names, DIDs, mailbox numbers, agents; transfers to other flows."""
+    problems: list[Problem] = []
+    by_name: dict[str, FlowSummary] = {}
     for flow in flows:
         if flow.name in by_name:
             first = by_name[flow.name]
@@ -29,14 +63,22 @@ def check_flows(flows: list[m.Flow], recordings_for: RecordingsFor) -> list[Prob
             continue
         by_name[flow.name] = flow
     for flow in flows:
-        problems += check_flow(flow, by_name, recordings_for(flow))
-    problems += _check_numbers(flows)
-    problems += _check_mailboxes(flows)
+        for node, target, target_node, flow_loc, node_loc in flow.transfers:
+            other = by_name.get(target)
+            if other is None:
+                problems.append(Problem.at(flow_loc, f"undefined flow '{target}'{did_you_mean(target, by_name)}",
+                                           node=node))
+            elif target_node and target_node not in other.nodes:
+                problems.append(Problem.at(node_loc, f"flow '{other.name}' has no node '{target_node}'"
+                                                     f"{did_you_mean(target_node, other.nodes)}", node=node))
+    problems += _first_claims(((num, f.name, loc) for f in flows for num, loc in f.numbers), "number")
+    problems += _first_claims(((num, f.name, loc) for f in flows for num, loc in f.mailboxes), "mailbox number")
     problems += _check_agents(flows)
     return problems
 
 
-def check_flow(flow: m.Flow, flows: dict[str, m.Flow], recordings: Path) -> list[Problem]:
+def check_flow(flow: m.Flow, recordings: Path) -> list[Problem]:
+    """Rules inside one flow (everything but the cross-flow ones)."""
     out: list[Problem] = []
     node_names = set(flow.nodes) | flow.broken_nodes
     if flow.start not in node_names:
@@ -44,7 +86,7 @@ def check_flow(flow: m.Flow, flows: dict[str, m.Flow], recordings: Path) -> list
                                               f"{did_you_mean(flow.start, node_names)}"))
     ref_problems: list[Problem] = []
     for node in flow.nodes.values():
-        ref_problems += _check_refs(flow, node, node_names, flows)
+        ref_problems += _check_refs(flow, node, node_names)
         out += _check_node(flow, node)
     out += ref_problems + _check_prompts(flow, recordings)
     # with a broken node or a dangling reference the graph is unknown: loops and
@@ -58,7 +100,7 @@ def _err(node: m.Node, loc: Loc, message: str, hint: str | None = None) -> Probl
     return Problem.at(loc, message, node=node.name, hint=hint)
 
 
-def _check_refs(flow: m.Flow, node: m.Node, names: set[str], flows: dict[str, m.Flow]) -> list[Problem]:
+def _check_refs(flow: m.Flow, node: m.Node, names: set[str]) -> list[Problem]:
     out: list[Problem] = []
     for edge in node.edges():
         if edge.target in (m.TOP, m.HANGUP):
@@ -79,14 +121,6 @@ def _check_refs(flow: m.Flow, node: m.Node, names: set[str], flows: dict[str, m.
             out.append(_err(node, node.at("mailbox"), f"undefined mailbox '{node.mailbox}'"
                                                       f"{did_you_mean(node.mailbox, boxes)}",
                             hint="declare it under mailboxes: at the top of the flow"))
-    if isinstance(node, m.Transfer) and node.flow_target:
-        other = flows.get(node.flow_target)
-        if other is None:
-            out.append(_err(node, node.at("flow"), f"undefined flow '{node.flow_target}'"
-                                                   f"{did_you_mean(node.flow_target, flows)}"))
-        elif node.node_target and node.node_target not in other.nodes and node.node_target not in other.broken_nodes:
-            out.append(_err(node, node.at("node"), f"flow '{other.name}' has no node '{node.node_target}'"
-                                                   f"{did_you_mean(node.node_target, other.nodes)}"))
     return out
 
 
@@ -267,37 +301,26 @@ def _cycle_from(start: str, succ: dict[str, list[str]], within: set[str]) -> lis
     return path[index[node]:]
 
 
-def _first_claims(items: Iterable[tuple[str, m.Flow, Loc]], what: str) -> list[Problem]:
+def _first_claims(items: Iterable[tuple[str, str, Loc]], what: str) -> list[Problem]:
     out: list[Problem] = []
-    owner: dict[str, tuple[m.Flow, Loc]] = {}
+    owner: dict[str, tuple[str, Loc]] = {}
     for key, flow, loc in items:
-        if key in owner and owner[key][0] is not flow:
+        if key in owner and owner[key][0] != flow:
             first_flow, first_loc = owner[key]
-            out.append(Problem.at(loc, f"{what} {key} is already claimed by flow '{first_flow.name}' "
-                                       f"({first_loc})"))
+            out.append(Problem.at(loc, f"{what} {key} is already claimed by flow '{first_flow}' ({first_loc})"))
         else:
             owner.setdefault(key, (flow, loc))
     return out
 
 
-def _check_numbers(flows: list[m.Flow]) -> list[Problem]:
-    return _first_claims(((num, f, loc) for f in flows for num, loc in f.numbers), "number")
-
-
-def _check_mailboxes(flows: list[m.Flow]) -> list[Problem]:
-    return _first_claims(((mb.number, f, mb.loc) for f in flows for mb in f.mailboxes.values()),
-                         "mailbox number")
-
-
-def _check_agents(flows: list[m.Flow]) -> list[Problem]:
+def _check_agents(flows: list[FlowSummary]) -> list[Problem]:
     out: list[Problem] = []
     contacts: dict[str, m.Agent] = {}
     for flow in flows:
-        for queue in flow.queues():
-            for agent in queue.agents:
-                first = contacts.setdefault(agent.name, agent)
-                if first is not agent and first.contact != agent.contact:
-                    out.append(Problem.at(agent.loc, f"agent '{agent.name}' has contact '{agent.contact}' here "
-                                                     f"but '{first.contact}' at {first.loc}",
-                                          node=queue.name, hint="an agent is one person: give one contact"))
+        for queue, agent in flow.agents:
+            first = contacts.setdefault(agent.name, agent)
+            if first is not agent and first.contact != agent.contact:
+                out.append(Problem.at(agent.loc, f"agent '{agent.name}' has contact '{agent.contact}' here "
+                                                 f"but '{first.contact}' at {first.loc}",
+                                      node=queue, hint="an agent is one person: give one contact"))
     return out

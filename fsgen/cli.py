@@ -77,16 +77,18 @@ def validate(paths: tuple[Path, ...], recordings: Path | None) -> None:
 @click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="output tree, laid out like /etc/freeswitch")
 @RECORDINGS
-def compile_cmd(paths: tuple[Path, ...], out: Path, recordings: Path | None) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0,
+              help="worker processes (0: one per core for big projects)")
+def compile_cmd(paths: tuple[Path, ...], out: Path, recordings: Path | None, jobs: int) -> None:
     """Compile flows to a FreeSWITCH conf tree; nothing is written when there is an error."""
     try:
-        project, files = compile_to(list(paths), out, recordings)
+        result = compile_to(list(paths), out, recordings, jobs=jobs or None)
     except OutputError as exc:
         fail(str(exc))
-    report(project.problems)
-    if not project.ok:
+    report(result.problems)
+    if not result.ok:
         sys.exit(EXIT_FLOW_ERRORS)
-    click.echo(f"wrote {len(files)} files for {len(project.flows)} flows to {out}")
+    click.echo(f"wrote {len(result.digests)} files for {len(result.flows)} flows to {out}")
 
 
 @main.command()

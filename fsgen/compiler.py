@@ -23,7 +23,7 @@ from .errors import Loc, Problem, has_errors, sorted_problems
 from .loader import load_file
 from .render import recording_dirs, render_project
 from .schema import validate_flow
-from .write import MANIFEST, manifest, write_tree
+from .write import MANIFEST, commit, discard, manifest, prepare, put, sha256, write_tree
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -99,30 +99,37 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
+def load_flow_file(path: Path, recordings: Path | None = None
+                   ) -> tuple[m.Flow | None, list[Problem], Path]:
+    """One file through load, schema and model; (flow or None, problems, its recordings dir)."""
+    shown = display_path(path)
+    flow_recordings = recordings or find_recordings(path)
+    tree, problems = load_file(path, shown)
+    if tree is None:
+        return None, problems, flow_recordings
+    data, schema_problems = validate_flow(tree, shown)
+    problems += schema_problems
+    if data is None:
+        return None, problems, flow_recordings
+    flow, build_problems = build_flow(data, shown, has_errors(problems))
+    return flow, problems + build_problems, flow_recordings
+
+
 def load_project(paths: Iterable[Path], recordings: Path | None = None) -> Project:
+    """Every flow of `paths` as a model, with every problem (errors and warnings) found."""
     with _no_gc_pauses():
-        return _load_project(paths, recordings)
-
-
-def _load_project(paths: Iterable[Path], recordings: Path | None) -> Project:
-    files, problems = find_flow_files(paths)
-    project = Project(problems=problems)
-    for path in files:
-        shown = display_path(path)
-        tree, file_problems = load_file(path, shown)
-        if tree is not None:
-            data, schema_problems = validate_flow(tree, shown)
-            file_problems += schema_problems
-            if data is not None:
-                flow, build_problems = build_flow(data, shown, has_errors(file_problems))
-                file_problems += build_problems
-                if flow is not None:
-                    project.flows.append(flow)
-                    project.recordings[flow.name] = recordings or find_recordings(path)
-        project.problems += file_problems
-    project.problems += check_flows(project.flows, lambda f: project.recordings.get(f.name) or Path("recordings"))
-    project.problems = sorted_problems(project.problems)
-    return project
+        files, problems = find_flow_files(paths)
+        project = Project(problems=problems)
+        for path in files:
+            flow, file_problems, flow_recordings = load_flow_file(path, recordings)
+            if flow is not None:
+                project.flows.append(flow)
+                project.recordings[flow.name] = flow_recordings
+            project.problems += file_problems
+        by_flow = {id(f): project.recordings[f.name] for f in project.flows}
+        project.problems += check_flows(project.flows, lambda f: by_flow.get(id(f), Path("recordings")))
+        project.problems = sorted_problems(project.problems)
+        return project
 
 
 def render(project: Project, env: dict[str, str] | None = None) -> tuple[dict[str, bytes], list[Problem]]:
@@ -130,19 +137,86 @@ def render(project: Project, env: dict[str, str] | None = None) -> tuple[dict[st
     with _no_gc_pauses():
         files, problems = render_project(project.flows, env)
     sources = {f.name: f.file for f in project.flows}
-    files[MANIFEST] = manifest(files, sources, recording_dirs(project.flows))
+    files[MANIFEST] = manifest({rel: sha256(c) for rel, c in files.items()}, sources,
+                               recording_dirs(project.flows))
     return files, sorted_problems(problems)
 
 
+@dataclass
+class CompileResult:
+    problems: list[Problem]
+    flows: dict[str, str] = field(default_factory=dict)  # flow name -> source file
+    digests: dict[str, str] = field(default_factory=dict)  # written files -> sha256 (empty: nothing written)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.problems)
+
+
 def compile_to(paths: Iterable[Path], out: Path, recordings: Path | None = None,
-               env: dict[str, str] | None = None) -> tuple[Project, dict[str, bytes]]:
-    """Validate, render and (only when there is no error at all) write the tree."""
+               env: dict[str, str] | None = None, jobs: int | None = None) -> CompileResult:
+    """Validate, render and (only when there is no error at all) write the tree at `out`.
+
+    `jobs`: worker processes (None: one per core for big projects, 1: this process only).
+    """
+    from . import parallel
+
+    paths = list(paths)
+    files, _ = find_flow_files(paths)
+    if jobs is None:
+        jobs = parallel.default_jobs(len(files))
+    if jobs > 1 and len(files) > 1 and parallel.fork_available():
+        return _compile_parallel(paths, out, recordings, env, min(jobs, len(files)))
     project = load_project(paths, recordings)
+    result = CompileResult(project.problems, {f.name: f.file for f in project.flows})
     if not project.ok:
-        return project, {}
-    files, problems = render(project, env)
-    project.problems = sorted_problems(project.problems + problems)
-    if not project.ok:
-        return project, {}
-    write_tree(out, files)
-    return project, files
+        return result
+    rendered, problems = render(project, env)
+    result.problems = sorted_problems(project.problems + problems)
+    if not result.ok:
+        return result
+    write_tree(out, rendered)
+    result.digests = {rel: sha256(c) for rel, c in rendered.items()}
+    return result
+
+
+def _compile_parallel(paths: list[Path], out: Path, recordings: Path | None, env: dict[str, str] | None,
+                      jobs: int) -> CompileResult:
+    from .checks import check_across
+    from .parallel import Pool
+    from .render import render_shared
+
+    files, problems = find_flow_files(paths)
+    pool = Pool(files, recordings, jobs)
+    try:
+        with _no_gc_pauses():
+            loaded = pool.load()
+            summaries = [s for part in loaded for s in part.summaries]
+            problems += [p for part in loaded for p in part.problems] + check_across(summaries)
+            result = CompileResult(sorted_problems(problems), {s.name: s.file for s in summaries})
+            if not result.ok:
+                return result
+            staging = prepare(out)
+            try:
+                parts = pool.render(staging, {s.name: s.timezone for s in summaries},
+                                    os.environ if env is None else env)
+                result.problems = sorted_problems(result.problems + [p for r in parts for p in r.problems])
+                if not result.ok:
+                    discard(staging)
+                    return result
+                outputs = sorted((o for r in parts for o in r.outputs), key=lambda item: item[0])
+                shared = render_shared(o for _, o in outputs)
+                digests = {rel: digest for r in parts for rel, digest in r.digests.items()}
+                digests.update((rel, sha256(c)) for rel, c in shared.items())
+                dirs = sorted({d for r in parts for d in r.recording_dirs})
+                shared[MANIFEST] = manifest(digests, result.flows, dirs)
+                put(staging, shared)
+            except BaseException:
+                discard(staging)
+                raise
+            commit(staging, out)
+            digests[MANIFEST] = sha256(shared[MANIFEST])
+            result.digests = digests
+            return result
+    finally:
+        pool.close()

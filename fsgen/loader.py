@@ -11,9 +11,8 @@ only `true`/`false`, `null`, integers and decimals get a type, as in YAML 1.2.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -22,7 +21,7 @@ from yaml.resolver import BaseResolver
 from .errors import Loc, Problem
 
 try:  # libyaml is ~10x faster; the pure-Python parser gives the same nodes and marks
-    from yaml.cyaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
 
     class _Composer(_Parser, BaseResolver):  # type: ignore[misc,valid-type]
         def __init__(self, stream: str) -> None:
@@ -31,6 +30,12 @@ try:  # libyaml is ~10x faster; the pure-Python parser gives the same nodes and 
 
         def resolve(self, kind: type, value: Any, implicit: Any) -> str:
             return _DEFAULT_TAGS[kind]
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
 
 except ImportError:  # pragma: no cover - libyaml is part of the pinned wheel
     from yaml.composer import Composer
@@ -49,6 +54,12 @@ except ImportError:  # pragma: no cover - libyaml is part of the pinned wheel
         def resolve(self, kind: type, value: Any, implicit: Any) -> str:
             return _DEFAULT_TAGS[kind]
 
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
+
 
 # every scalar is text to the composer; _resolve_plain types plain scalars afterwards (YAML 1.2 style)
 _DEFAULT_TAGS = {ScalarNode: BaseResolver.DEFAULT_SCALAR_TAG, SequenceNode: BaseResolver.DEFAULT_SEQUENCE_TAG,
@@ -60,32 +71,25 @@ _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*)([eE][-+]?[0-9]+)?|[-+]?[0-9
 _MAX_DEPTH = 64
 
 
-@dataclass
-class YScalar:
+# Named tuples, not dataclasses: a flow has hundreds of nodes and a project thousands of flows.
+
+class YScalar(NamedTuple):
     loc: Loc
     value: Any
     raw: str
     quoted: bool = False
 
-    kind = "scalar"
 
-
-@dataclass
-class YSeq:
+class YSeq(NamedTuple):
     loc: Loc
-    items: list[YNode] = field(default_factory=list)
-
-    kind = "list"
+    items: list[YNode]
 
 
-@dataclass
-class YMap:
+class YMap(NamedTuple):
     """A mapping; `items` keeps file order, keys are the raw key text."""
 
     loc: Loc
-    items: dict[str, tuple[Loc, YNode]] = field(default_factory=dict)
-
-    kind = "mapping"
+    items: dict[str, tuple[Loc, YNode]]
 
     def get(self, key: str) -> YNode | None:
         entry = self.items.get(key)
@@ -140,7 +144,8 @@ class _Converter:
         cls = node.__class__
         if cls is ScalarNode:
             text = node.value
-            if not node.style:  # plain scalar: None from the Python parser, "" from libyaml
+            # plain scalar: style None from the Python parser, "" from libyaml
+            if not node.style:  # type: ignore[attr-defined]
                 return YScalar(loc, _resolve_plain(text), text, False)
             return YScalar(loc, text, text, True)
         if depth > _MAX_DEPTH:
@@ -148,8 +153,8 @@ class _Converter:
             return YScalar(loc, None, "")
         if cls is SequenceNode:
             return YSeq(loc, [self.convert(item, depth + 1) for item in node.value])
-        result = YMap(loc)
-        items = result.items
+        items: dict[str, tuple[Loc, YNode]] = {}
+        result = YMap(loc, items)
         for key_node, value_node in node.value:
             kmark = key_node.start_mark
             key_loc = Loc(self.file, kmark.line + 1, kmark.column + 1)

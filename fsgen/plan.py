@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import model as m
 from .patterns import menu_regex
@@ -28,21 +29,18 @@ NUMERIC = r"^-?\d+(?:\.\d+)?$"
 HANGUP_EXT = "hotline.hangup"
 
 
-@dataclass
-class Action:
+class Action(NamedTuple):
     app: str
     data: str | None = None
 
 
-@dataclass
-class Condition:
+class Condition(NamedTuple):
     attrs: dict[str, str]
-    actions: list[Action] = field(default_factory=list)
-    anti_actions: list[Action] = field(default_factory=list)
+    actions: list[Action] = []  # noqa: RUF012 - never mutated in place: actions are set whole
+    anti_actions: list[Action] = []  # noqa: RUF012
 
 
-@dataclass
-class Extension:
+class Extension(NamedTuple):
     name: str
     conditions: list[Condition]
 
@@ -118,9 +116,10 @@ def dest(name: str) -> dict[str, str]:
 
 
 class FlowPlanner:
-    def __init__(self, flow: m.Flow, flows: dict[str, m.Flow]) -> None:
+    def __init__(self, flow: m.Flow, timezones: dict[str, str | None]) -> None:
+        """`timezones`: every flow's time zone (a transfer straight to another flow's node sets it)."""
         self.flow = flow
-        self.flows = flows
+        self.timezones = timezones
         self.ctx = flow.context
         self.exts: list[Extension] = []
         self.uses_back = any(o.target == m.BACK for n in flow.nodes.values() if isinstance(n, m.Menu)
@@ -312,8 +311,8 @@ class FlowPlanner:
                     tests.append({"field": var, "expression": NUMERIC})
                     tests.append({"field": f"${{cond({var} {sign} {_num(value)} ? yes : no)}}",
                                   "expression": "^yes$"})
-            conds = [Condition(dest(n.name))] + [Condition(t) for t in tests]
-            conds[-1].actions = self.goto(case.then)
+            conds = [Condition(dest(n.name))] + [Condition(t) for t in tests[:-1]]
+            conds.append(Condition(tests[-1], self.goto(case.then)))
             self.ext(f"{n.name}.case{i}", *conds)
         self.simple(n.name, self.goto(n.otherwise))
 
@@ -328,15 +327,17 @@ class FlowPlanner:
 
     def node_lookup(self, n: m.Lookup) -> None:
         if n.mode == "cached":
-            conds = [Condition(dest(n.name))]
+            tests = []
             actions = []
             for lookup in n.lookups:
-                conds.append(Condition({"field": f"${{hash(select/hotline/{lookup}:${{caller_id_number}})}}",
-                                        "expression": "^ok$"}))
+                tests.append({"field": f"${{hash(select/hotline/{lookup}:${{caller_id_number}})}}",
+                              "expression": "^ok$"})
                 for var in BUILTIN_LOOKUPS[lookup]:
                     actions.append(Action(
                         "set", f"{var}=${{hash(select/hotline/{lookup}:${{caller_id_number}}:{var})}}"))
-            conds[-1].actions = actions + [Action("set", "hotline_lookup_status=ok")] + self.goto(n.next)
+            conds = [Condition(dest(n.name))] + [Condition(t) for t in tests[:-1]]
+            conds.append(Condition(tests[-1], actions + [Action("set", "hotline_lookup_status=ok")]
+                                   + self.goto(n.next)))
             self.ext(f"{n.name}.cached", *conds)
         self.simple(n.name, self._socket(n.name, ",".join(n.lookups)) + self.goto(n.next))
 
@@ -385,10 +386,9 @@ class FlowPlanner:
 
     def node_transfer(self, n: m.Transfer) -> None:
         if n.flow_target:
-            other = self.flows.get(n.flow_target)
             actions = [Action("set", f"hotline_flow={n.flow_target}")]
             if n.node_target:
-                tz = other.settings.timezone if other else None
+                tz = self.timezones.get(n.flow_target)
                 actions.append(Action("set", f"timezone={tz}") if tz else Action("unset", "timezone"))
                 actions.append(Action("transfer", f"{n.node_target} XML hotline_{n.flow_target}"))
             else:
@@ -466,8 +466,8 @@ class FlowPlanner:
         self.simple(n.name, actions + [Action("hangup", n.cause)])
 
 
-def plan_flow(flow: m.Flow, flows: dict[str, m.Flow]) -> ContextPlan:
-    return FlowPlanner(flow, flows).plan()
+def plan_flow(flow: m.Flow, timezones: dict[str, str | None]) -> ContextPlan:
+    return FlowPlanner(flow, timezones).plan()
 
 
 def public_expression(numbers: list[str]) -> str:

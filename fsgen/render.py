@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from . import model as m
 from .errors import Problem, Severity
-from .plan import ContextPlan, public_expression
+from .plan import ContextPlan, FlowPlanner, public_expression
 
 _ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#10;", "\r": "&#13;",
         "\t": "&#9;"}
@@ -40,7 +40,12 @@ def _attr(value: Any) -> Markup:
 
 
 def _xmlattrs(attrs: dict[str, str]) -> Markup:
-    return Markup("".join(f' {k}="{xml_escape(str(v))}"' for k, v in attrs.items()))
+    return Markup("".join([f' {k}="{_ESC_RE.sub(_esc_char, v) if _ESC_RE.search(v) else v}"'
+                           for k, v in attrs.items()]))
+
+
+def _esc_char(mt: re.Match[str]) -> str:
+    return _ESC[mt.group()]
 
 
 def environment() -> jinja2.Environment:
@@ -97,54 +102,81 @@ def render_context(flow: m.Flow, plan: ContextPlan) -> str:
     return _env().get_template("context.xml.j2").render(flow=flow.name, plan=plan)
 
 
-def render_project(flows: Iterable[m.Flow], env: dict[str, str] | None = None
+@dataclass
+class FlowOutput:
+    """One flow rendered: its own files, and its share of the shared callcenter.conf."""
+
+    files: dict[str, bytes]
+    queues: list[QueueView]
+    agents: list[m.Agent]
+    tiers: list[dict[str, Any]]
+    problems: list[Problem]
+
+
+def render_flow(flow: m.Flow, timezones: dict[str, str | None], environ: Mapping[str, str]) -> FlowOutput:
+    """Context, public and directory files of one flow (PINs from `environ`)."""
+    tpl = _env()
+    planner = FlowPlanner(flow, timezones)
+    plan = planner.plan()
+    out = FlowOutput({f"dialplan/{flow.context}.xml": render_context(flow, plan).encode()}, [], [], [], [])
+    if flow.numbers:
+        text = tpl.get_template("public.xml.j2").render(
+            flow=flow, expression=public_expression([n for n, _ in flow.numbers]))
+        out.files[f"dialplan/public/{flow.context}.xml"] = text.encode()
+    for q in flow.queues():
+        out.queues.append(QueueView(flow.name, q.name, q.queue_name, _queue_params(flow, q, planner.files)))
+        for a in q.agents:
+            out.agents.append(a)
+            out.tiers.append({"agent": a.name, "queue": q.queue_name, "level": a.level, "position": a.position})
+    for box in flow.mailboxes.values():
+        password = "$${default_password}"
+        if box.pin_env:
+            pin = environ.get(box.pin_env)
+            if pin is None:
+                out.problems.append(Problem.at(box.loc, f"mailbox '{box.id}': environment variable {box.pin_env} "
+                                                        "is not set; the stock $${default_password} applies",
+                                               severity=Severity.WARNING))
+            elif not re.fullmatch(r"[0-9]{4,12}", pin):
+                out.problems.append(Problem.at(box.loc, f"mailbox '{box.id}': {box.pin_env} must be 4 to 12 "
+                                                        "digits"))
+            else:
+                password = pin
+        text = tpl.get_template("directory_user.xml.j2").render(flow=flow, box=box, password=password)
+        out.files[f"directory/default/hotline_{box.number}.xml"] = text.encode()
+    return out
+
+
+def render_shared(outputs: Iterable[FlowOutput]) -> dict[str, bytes]:
+    """Files made of every flow: callcenter.conf.xml (outputs in flow-name order)."""
+    queues: list[QueueView] = []
+    agents: dict[str, m.Agent] = {}
+    tiers: list[dict[str, Any]] = []
+    for out in outputs:
+        queues += out.queues
+        for a in out.agents:
+            agents.setdefault(a.name, a)
+        tiers += out.tiers
+    text = _env().get_template("callcenter.conf.xml.j2").render(
+        queues=queues, agents=list(agents.values()), tiers=tiers)
+    return {"autoload_configs/callcenter.conf.xml": text.encode()}
+
+
+def render_project(flows: Iterable[m.Flow], env: Mapping[str, str] | None = None
                    ) -> tuple[dict[str, bytes], list[Problem]]:
     """Every output file (path relative to the conf root -> bytes) and render-time problems.
 
     `env` supplies mailbox PINs (`pin_env`); it defaults to os.environ.
     """
-    from .plan import FlowPlanner
-
     environ = os.environ if env is None else env
-    flows = sorted(flows, key=lambda f: f.name)
-    by_name = {f.name: f for f in flows}
-    tpl = _env()
+    ordered = sorted(flows, key=lambda f: f.name)
+    timezones = {f.name: f.settings.timezone for f in ordered}
+    outputs = [render_flow(f, timezones, environ) for f in ordered]
     files: dict[str, bytes] = {}
     problems: list[Problem] = []
-    queues: list[QueueView] = []
-    agents: dict[str, m.Agent] = {}
-    tiers: list[dict[str, Any]] = []
-    for flow in flows:
-        planner = FlowPlanner(flow, by_name)
-        plan = planner.plan()
-        files[f"dialplan/{flow.context}.xml"] = render_context(flow, plan).encode()
-        if flow.numbers:
-            text = tpl.get_template("public.xml.j2").render(
-                flow=flow, expression=public_expression([n for n, _ in flow.numbers]))
-            files[f"dialplan/public/{flow.context}.xml"] = text.encode()
-        for q in flow.queues():
-            queues.append(QueueView(flow.name, q.name, q.queue_name, _queue_params(flow, q, planner.files)))
-            for a in q.agents:
-                agents.setdefault(a.name, a)
-                tiers.append({"agent": a.name, "queue": q.queue_name, "level": a.level, "position": a.position})
-        for box in flow.mailboxes.values():
-            password = "$${default_password}"
-            if box.pin_env:
-                pin = environ.get(box.pin_env)
-                if pin is None:
-                    problems.append(Problem.at(box.loc, f"mailbox '{box.id}': environment variable {box.pin_env} "
-                                                        "is not set; the stock $${default_password} applies",
-                                               severity=Severity.WARNING))
-                elif not re.fullmatch(r"[0-9]{4,12}", pin):
-                    problems.append(Problem.at(box.loc, f"mailbox '{box.id}': {box.pin_env} must be 4 to 12 "
-                                                        "digits"))
-                else:
-                    password = pin
-            text = tpl.get_template("directory_user.xml.j2").render(flow=flow, box=box, password=password)
-            files[f"directory/default/hotline_{box.number}.xml"] = text.encode()
-    text = tpl.get_template("callcenter.conf.xml.j2").render(
-        queues=queues, agents=list(agents.values()), tiers=tiers)
-    files["autoload_configs/callcenter.conf.xml"] = text.encode()
+    for out in outputs:
+        files.update(out.files)
+        problems += out.problems
+    files.update(render_shared(outputs))
     return files, problems
 
 

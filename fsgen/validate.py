@@ -134,10 +134,14 @@ class Str(Type):
         self.extra = extra
 
     def check(self, y: YNode, ctx: Ctx) -> Any:
-        if not isinstance(y, YScalar) or y.value is None or isinstance(y.value, bool):
+        if y.__class__ is not YScalar:
             return self.wrong(y, ctx)
-        if isinstance(y.value, (int, float)) and not (self.accept_numbers or y.quoted):
-            return self.wrong(y, ctx)
+        assert isinstance(y, YScalar)
+        if y.value.__class__ is not str:
+            if y.value is None or isinstance(y.value, bool):
+                return self.wrong(y, ctx)
+            if isinstance(y.value, (int, float)) and not (self.accept_numbers or y.quoted):
+                return self.wrong(y, ctx)
         text = y.raw
         if not self.multiline and ("\n" in text or "\r" in text):
             return ctx.error(y.loc, f"{self.what} must be on one line")
@@ -398,35 +402,42 @@ class Record(Type):
         self.one_of = [tuple(group) for group in one_of]
         self.name = name
         self.partial = partial
+        self._absent = [(k, f.required, f.default, f.doc) for k, f in self.fields.items()
+                        if f.required or f.default is not _MISSING]
 
     def check(self, y: YNode, ctx: Ctx) -> Any:
-        if not isinstance(y, YMap):
+        if y.__class__ is not YMap:
             return self.wrong(y, ctx)
+        assert isinstance(y, YMap)
         out = Rec(y.loc)
         ok = True
-        for key, (kloc, vnode) in y.items.items():
-            spec = self.fields.get(key)
+        fields = self.fields
+        key_locs = out.key_locs
+        value_locs = out.value_locs
+        items = y.items
+        for key, (kloc, vnode) in items.items():
+            spec = fields.get(key)
             if spec is None:
-                ctx.error(kloc, f"unknown key '{key}'{did_you_mean(key, self.fields)}",
+                ctx.error(kloc, f"unknown key '{key}'{did_you_mean(key, fields)}",
                           hint=self.known_keys_hint())
                 ok = False
                 continue
             value = spec.type.check(vnode, ctx)
-            out.key_locs[key] = kloc
-            out.value_locs[key] = vnode.loc
+            key_locs[key] = kloc
+            value_locs[key] = vnode.loc
             if value is INVALID:
                 out.invalid_keys.add(key)
                 ok = False
                 continue
             out[key] = value
-        for key, spec in self.fields.items():
-            if key in y.items:
+        for key, required, default, doc in self._absent:
+            if key in items:
                 continue
-            if spec.required:
-                ctx.error(y.loc, f"missing key '{key}'" + (f" ({spec.doc})" if spec.doc else ""))
+            if required:
+                ctx.error(y.loc, f"missing key '{key}'" + (f" ({doc})" if doc else ""))
                 ok = False
-            elif spec.default is not _MISSING:
-                out[key] = spec.default
+            elif default is not _MISSING:
+                out[key] = default
         for group in self.one_of:
             present = [k for k in group if k in y.items]
             if len(present) != 1:

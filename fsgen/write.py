@@ -22,18 +22,23 @@ class OutputError(Exception):
     """The output directory cannot be written (a plain message for the CLI)."""
 
 
-def manifest(files: dict[str, bytes], flows: dict[str, str], recording_dirs: list[str]) -> bytes:
+def manifest(digests: dict[str, str], flows: dict[str, str], recording_dirs: list[str]) -> bytes:
+    """`digests`: relative path -> sha256 of every other file in the tree."""
     data = {
         "generator": "fsgen",
-        "files": {path: hashlib.sha256(content).hexdigest() for path, content in sorted(files.items())},
+        "files": dict(sorted(digests.items())),
         "flows": dict(sorted(flows.items())),
         "recording_dirs": sorted(recording_dirs),
     }
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def write_tree(out: Path, files: dict[str, bytes]) -> None:
-    """Replace `out` with exactly `files` (relative posix paths -> content)."""
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def prepare(out: Path) -> Path:
+    """Check that `out` may be replaced and create an empty staging directory next to it."""
     out = out.absolute()
     if out.exists():
         if not out.is_dir():
@@ -44,15 +49,28 @@ def write_tree(out: Path, files: dict[str, bytes]) -> None:
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
     except OSError as exc:
         raise OutputError(f"cannot create {parent}: {exc.strerror or exc}") from None
-    try:
-        for rel, content in sorted(files.items()):
-            target = staging / rel
+
+
+def put(staging: Path, files: dict[str, bytes]) -> None:
+    """Write files (relative posix paths -> content) into a staging directory."""
+    made: set[Path] = set()
+    for rel, content in sorted(files.items()):
+        target = staging / rel
+        if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "wb") as fh:
-                fh.write(content)
+            made.add(target.parent)
+        with open(target, "wb") as fh:
+            fh.write(content)
+
+
+def commit(staging: Path, out: Path) -> None:
+    """Flush the staged tree and rename it into place of `out` (the old tree goes only then)."""
+    out = out.absolute()
+    parent = out.parent
+    try:
         for d, _, _ in os.walk(staging):
             os.chmod(d, 0o755)
         os.sync()  # one flush for every staged file (an fsync per file costs seconds on big trees)
@@ -70,5 +88,20 @@ def write_tree(out: Path, files: dict[str, bytes]) -> None:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_tree(out: Path, files: dict[str, bytes]) -> None:
+    """Replace `out` with exactly `files` (relative posix paths -> content)."""
+    staging = prepare(out)
+    try:
+        put(staging, files)
+    except OSError as exc:
+        discard(staging)
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    commit(staging, out)

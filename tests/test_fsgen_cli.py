@@ -152,7 +152,7 @@ def test_prompts_render_8khz_mono_wavs(flow_file: Path, monkeypatch: pytest.Monk
 def test_text_never_reaches_a_command_line(flow_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[list[str], bytes]] = []
 
-    def fake_run(args: list[str], input: bytes = b"", **kw: object) -> object:  # noqa: A002
+    def fake_run(args: list[str], input: bytes = b"", **kw: object) -> object:
         calls.append((args, input))
         out = Path(args[args.index("-w") + 1])
         with wave.open(str(out), "wb") as w:
@@ -173,5 +173,5 @@ def test_text_never_reaches_a_command_line(flow_file: Path, monkeypatch: pytest.
     assert result.exit_code == 0, result.output
     assert [args[:3] for args, _ in calls] == [["/usr/bin/espeak-ng", "-v", "cmn"],
                                               ["/usr/bin/espeak-ng", "-v", "en"]]
-    assert calls[1][1] == "--help; rm -rf / `id` $(id)".encode()
+    assert calls[1][1] == b"--help; rm -rf / `id` $(id)"
     assert all("--help" not in " ".join(args) for args, _ in calls)

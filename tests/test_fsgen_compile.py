@@ -167,12 +167,12 @@ def test_set_values_refuse_api_calls(tmp_path: Path, value: str, message: str) -
 def test_failed_compile_keeps_the_previous_tree(tmp_path: Path) -> None:
     good = _write(tmp_path, "flow: good\nstart: bye\nnodes:\n  bye: {type: hangup}\n")
     out = tmp_path / "out"
-    project, files = compile_to([good], out)
-    assert project.ok and (out / MANIFEST).is_file()
+    result = compile_to([good], out)
+    assert result.ok and (out / MANIFEST).is_file()
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     good.write_text("flow: good\nstart: bye\nnodes:\n  bye: {type: hangpu}\n", encoding="utf-8")
-    project, files = compile_to([good], out)
-    assert not project.ok and files == {}
+    result = compile_to([good], out)
+    assert not result.ok and result.digests == {}
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flows", "out", "recordings"]
 
@@ -213,3 +213,29 @@ def test_mailbox_pin_comes_from_the_environment(tmp_path: Path) -> None:
         "applies")]
     files, problems = render(project, env={"HOTLINE_VM_PIN_8777": "12ab"})
     assert problems[0].is_error and "must be 4 to 12 digits" in problems[0].message
+
+
+def test_parallel_compile_writes_the_same_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    serial = compile_to([Path("examples")], tmp_path / "serial", env={}, jobs=1)
+    parallel = compile_to([Path("examples")], tmp_path / "parallel", env={}, jobs=2)
+    assert serial.ok and parallel.ok
+    assert parallel.digests == serial.digests
+    assert parallel.flows == serial.flows
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert tree(tmp_path / "parallel") == tree(tmp_path / "serial")
+    assert sorted(tree(tmp_path / "serial")) == sorted(serial.digests)
+
+
+def test_parallel_compile_reports_the_same_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    paths = [Path("tests/flows_bad/did_twice"), Path("tests/flows_bad/other_flow_node"),
+             Path("tests/flows_bad/stuck_loop.yaml"), Path("examples")]
+    serial = compile_to(paths, tmp_path / "a", jobs=1)
+    parallel = compile_to(paths, tmp_path / "b", jobs=2)
+    assert not serial.ok
+    assert [p.format() for p in parallel.problems] == [p.format() for p in serial.problems]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert list(tmp_path.iterdir()) == []

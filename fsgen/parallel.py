@@ -1,0 +1,146 @@
+"""Compiling a large project on every core.
+
+Each worker process owns a slice of the flow files for the whole run: it loads, validates
+and checks its flows, sends back only small summaries (for the cross-flow checks) and its
+problems, then - when no file anywhere has an error - renders its flows straight into the
+staging directory and sends back file digests and its share of callcenter.conf. Flows
+never travel between processes, so the cost that does not parallelise is small.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from . import model as m
+from .checks import FlowSummary, check_flow, summarize
+from .errors import Problem
+from .render import FlowOutput, recording_dirs, render_flow
+from .write import put, sha256
+
+#: below this many files one process is faster than starting workers
+MIN_FILES = 48
+
+
+@dataclass
+class Loaded:
+    problems: list[Problem] = field(default_factory=list)
+    summaries: list[FlowSummary] = field(default_factory=list)
+    cpu: float = 0.0  # seconds of CPU this worker spent (for the benchmark)
+
+
+@dataclass
+class Rendered:
+    digests: dict[str, str] = field(default_factory=dict)
+    outputs: list[tuple[str, FlowOutput]] = field(default_factory=list)  # (flow name, output without files)
+    problems: list[Problem] = field(default_factory=list)
+    recording_dirs: list[str] = field(default_factory=list)
+    cpu: float = 0.0
+
+
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def default_jobs(n_files: int) -> int:
+    if n_files < MIN_FILES or not fork_available():
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> None:
+    from .compiler import _no_gc_pauses, load_flow_file
+
+    try:
+        with _no_gc_pauses():
+            flows: list[m.Flow] = []
+            loaded = Loaded()
+            for path in files:
+                flow, problems, flow_recordings = load_flow_file(path, recordings)
+                loaded.problems += problems
+                if flow is not None:
+                    flows.append(flow)
+                    loaded.problems += check_flow(flow, flow_recordings)
+            loaded.summaries = [summarize(f) for f in flows]
+            loaded.cpu = time.process_time()
+            conn.send(("loaded", loaded))
+            message = conn.recv()
+            if message[0] != "render":
+                return
+            _, staging, timezones, environ = message
+            started = time.process_time()
+            rendered = Rendered(recording_dirs=recording_dirs(flows))
+            for flow in flows:
+                out = render_flow(flow, timezones, environ)
+                put(staging, out.files)
+                rendered.digests.update((rel, sha256(content)) for rel, content in out.files.items())
+                rendered.problems += out.problems
+                out.files = {}
+                rendered.outputs.append((flow.name, out))
+            rendered.cpu = time.process_time() - started
+            conn.send(("rendered", rendered))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("crash", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class WorkerCrash(RuntimeError):
+    pass
+
+
+class Pool:
+    """`jobs` worker processes, each owning a contiguous slice of `files` (file order is kept)."""
+
+    def __init__(self, files: list[Path], recordings: Path | None, jobs: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        size = -(-len(files) // jobs)
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for i in range(0, len(files), size):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, files[i:i + size], recordings), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def _receive(self, kind: str) -> list[Any]:
+        results = []
+        for conn in self.conns:
+            try:
+                tag, payload = conn.recv()
+            except EOFError:
+                raise WorkerCrash("an fsgen worker process died") from None
+            if tag == "crash":
+                raise WorkerCrash(payload)
+            assert tag == kind
+            results.append(payload)
+        return results
+
+    def load(self) -> list[Loaded]:
+        return self._receive("loaded")
+
+    def render(self, staging: Path, timezones: dict[str, str | None], environ: Mapping[str, str]) -> list[Rendered]:
+        for conn in self.conns:
+            conn.send(("render", staging, timezones, dict(environ)))
+        return self._receive("rendered")
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+            conn.close()
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
