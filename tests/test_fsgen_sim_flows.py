@@ -1,0 +1,203 @@
+"""Compiled flows run in the simulator (fsgen/sim, modelled on real FreeSWITCH 1.10):
+what callers experience - menus attempt by attempt, barge-in, back, ranges, hours in the
+flow's time zone, queues timing out, collect failures.
+
+Prompts are silent WAVs of known length, so timings are exact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fsgen.compiler import compile_to
+from fsgen.sim import testing as simt
+
+MENU = 2.0  # seconds of every prompt
+
+
+def run(tmp_path: Path, flow: str, dtmf: list[tuple[float, str]] = (),  # type: ignore[assignment]
+        start: str = "2026-11-22T23:26:00+00:00", dest: str = "96000") -> list[tuple]:
+    recordings = tmp_path / "recordings"
+    (tmp_path / "flows").mkdir(parents=True, exist_ok=True)
+    text = flow.replace("PROMPT_DIR", str(recordings))
+    (tmp_path / "flows" / "t.yaml").write_text(text, encoding="utf-8")
+    import yaml
+
+    data = yaml.safe_load(text)
+    for pid, spec in (data.get("prompts") or {}).items():
+        for lang in data.get("languages", ["zh"]):
+            if lang in spec:
+                simt.write_wav(recordings / data["flow"] / f"{pid}.{lang}.wav", MENU)
+    result = compile_to([tmp_path / "flows"], tmp_path / "conf", recordings=recordings, env={}, jobs=1)
+    assert result.ok, [p.format() for p in result.problems]
+    sim = simt.simulator(tmp_path / "conf", start=start)
+    simt.call(sim, dest, "public", dtmf=dtmf)
+    return simt.projection(sim, times=True)
+
+
+def routes(events: list[tuple]) -> list[str]:
+    """Extensions the call went through after entering the flow."""
+    out = [e[2] for e in events if e[1] == "route"]
+    assert out[:2] == ["96000", "hotline_entry"]
+    return out[2:]
+
+
+def hangup(events: list[tuple]) -> tuple:
+    return next(e for e in events if e[1] == "hangup")
+
+
+FLOW = """
+flow: t
+numbers: ["96000"]
+start: main
+settings: {prompt_dir: PROMPT_DIR, timezone: Asia/Shanghai}
+prompts:
+  menu: {zh: 菜单}
+  sub: {zh: 子菜单}
+  bad: {zh: 按键无效}
+nodes:
+  main:
+    type: menu
+    prompts: [menu]
+    timeout: 3
+    options: {"1": sub, "9": bye, "1000-1099": desk}
+    inter_digit_timeout: 1
+    invalid: {prompt: bad, max: 2, then: agents}
+    no_input: {max: 2, then: bye}
+  sub:
+    type: menu
+    prompts: [sub]
+    options: {"*": back, "2": bye}
+  desk: {type: hangup, cause: CALL_REJECTED}
+  agents: {type: hangup, cause: USER_BUSY}
+  bye: {type: hangup, cause: NORMAL_CLEARING}
+"""
+
+
+def test_invalid_keys_and_silence_are_counted_apart(tmp_path: Path) -> None:
+    # invalid key, then silence, then another invalid key: the second invalid entry is the max
+    events = run(tmp_path, FLOW, [(2.5, "7"), (12.5, "7")])
+    assert routes(events) == ["main", "main.ask", "main.route", "main.invalid",
+                              "main.route", "main.no_input", "main.route", "main.invalid", "agents"]
+    assert hangup(events)[2] == "USER_BUSY"
+    played = [e[2] for e in events if e[1] == "playback_start" and not e[2].startswith("silence")]
+    assert played[1].startswith("file_string://") and "bad.zh.wav" in played[1]  # "invalid key" + menu
+
+
+def test_silence_until_no_input_max(tmp_path: Path) -> None:
+    events = run(tmp_path, FLOW)
+    assert routes(events)[-3:] == ["main.route", "main.no_input", "bye"]
+    assert routes(events).count("main.no_input") == 2
+    assert hangup(events)[0] == pytest.approx(2 * (MENU + 3 + 0.1), abs=0.1)
+
+
+def test_barge_in_and_back(tmp_path: Path) -> None:
+    events = run(tmp_path, FLOW, [(0.5, "1"), (3.5, "*"), (4.0, "9")])
+    stop = next(e for e in events if e[1] == "playback_stop")
+    assert stop[0] == pytest.approx(0.53, abs=0.05)  # the key stopped the prompt
+    assert routes(events) == ["main", "main.ask", "main.route", "sub", "sub.ask", "sub.route", "main.back",
+                              "main.ask", "main.route", "bye"]
+
+
+def test_multi_digit_range_option(tmp_path: Path) -> None:
+    events = run(tmp_path, FLOW, [(2.1, "1"), (2.3, "0"), (2.5, "4"), (2.7, "2")])
+    assert routes(events)[-1] == "desk"
+    single = run(tmp_path / "single", FLOW, [(2.1, "9")])
+    end = hangup(single)
+    assert routes(single)[-1] == "bye" and end[0] == pytest.approx(2.1 + 1.0 + 0.1, abs=0.15)
+
+
+HOURS = """
+flow: t
+numbers: ["96000"]
+start: open
+settings: {timezone: Asia/Shanghai}
+nodes:
+  open:
+    type: hours
+    open: {mon-fri: "08:30-17:30"}
+    holidays: [2026-11-24]
+    then_open: served
+    then_closed: closed
+  served: {type: hangup, cause: NORMAL_CLEARING}
+  closed: {type: hangup, cause: USER_BUSY}
+"""
+
+
+@pytest.mark.parametrize("start, cause", [
+    ("2026-11-22T23:26:00+00:00", "USER_BUSY"),  # Monday 07:26 in Shanghai: before opening
+    ("2026-11-23T02:00:00+00:00", "NORMAL_CLEARING"),  # Monday 10:00 in Shanghai
+    ("2026-11-24T02:00:00+00:00", "USER_BUSY"),  # Tuesday 10:00, a holiday
+    ("2026-11-28T02:00:00+00:00", "USER_BUSY"),  # Saturday
+])
+def test_hours_in_the_flow_time_zone(tmp_path: Path, start: str, cause: str) -> None:
+    assert hangup(run(tmp_path, HOURS, start=start))[2] == cause
+
+
+QUEUE = """
+flow: t
+numbers: ["96000"]
+start: desk
+nodes:
+  desk:
+    type: queue
+    max_wait: 3
+    on_timeout: later
+    after: hangup
+  later: {type: hangup, cause: USER_BUSY}
+"""
+
+
+def _simulates(app: str) -> bool:
+    from fsgen.sim.apps import lookup
+
+    return lookup(app) is not None
+
+
+@pytest.mark.skipif(not _simulates("callcenter"), reason="the simulator has no mod_callcenter yet")
+def test_queue_timeout_routes_on_cc_cancel_reason(tmp_path: Path) -> None:
+    events = run(tmp_path, QUEUE)
+    assert ("execute", "callcenter", "t_desk@default") in [e[1:] for e in events]
+    assert routes(events)[-2:] == ["desk.result", "later"]
+    assert hangup(events)[0] == pytest.approx(3.0, abs=0.7)
+
+
+COLLECT = """
+flow: t
+numbers: ["96000"]
+start: pin
+settings: {prompt_dir: PROMPT_DIR}
+prompts: {enter: {zh: 请输入}}
+nodes:
+  pin:
+    type: collect
+    prompts: [enter]
+    variable: hotline_pin
+    min: 4
+    max: 4
+    tries: 2
+    timeout: 2
+    next: check
+    failure: failed
+  check:
+    type: branch
+    variable: hotline_pin
+    cases: [{equals: "1234", then: ok}, {gt: 5000, then: big}]
+    else: failed
+  ok: {type: hangup, cause: NORMAL_CLEARING}
+  big: {type: hangup, cause: CALL_REJECTED}
+  failed: {type: hangup, cause: USER_BUSY}
+"""
+
+
+@pytest.mark.parametrize("keys, cause", [
+    ("1234", "NORMAL_CLEARING"),
+    ("7777", "CALL_REJECTED"),
+    ("0042", "USER_BUSY"),
+    ("", "USER_BUSY"),
+])
+def test_collect_then_branch(tmp_path: Path, keys: str, cause: str) -> None:
+    dtmf = [(1.0 + 0.2 * i, k) for i, k in enumerate(keys)]
+    assert hangup(run(tmp_path, COLLECT, dtmf))[2] == cause
