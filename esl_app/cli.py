@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import gevent
 
 from .config import Config, ConfigError, find_config, load_config
 from .db import DB_ERRORS, DatabaseURLError, describe_url, init_schema, open_database
+from .logs import BufferedStreamHandler, setup_logging
 
 EXIT_USAGE = 2
 
@@ -73,12 +75,12 @@ def main() -> None:
 @config_option
 def serve(config_path: str | None) -> None:
     """Serve outbound Event Socket sessions (default 127.0.0.1:8084) until SIGTERM."""
-    from .logs import setup_logging
     from .lookups import LookupRunner, load_site_modules
     from .server import HotlineServer, lookup_application
 
     config = _load(config_path)
-    setup_logging(config.log_level, config.log_format)
+    handler = setup_logging(config.log_level, config.log_format, buffered=True)
+    assert isinstance(handler, BufferedStreamHandler)
     try:
         load_site_modules(config.lookup_modules)
     except ImportError as exc:
@@ -89,13 +91,22 @@ def serve(config_path: str | None) -> None:
     database = open_database(config.db_url, query_timeout_ms=config.db_query_timeout_ms)
     runner = LookupRunner(config, database)
     server = HotlineServer(config, lookup_application(runner, config))
+    flusher = gevent.spawn(_flush_logs_forever, handler)
     try:
         server.serve_forever()
     except OSError as exc:
         _fail(f"cannot listen on {config.esl_host}:{config.esl_port}: {exc.strerror or exc} "
               "(set esl.port in the config or HOTLINE_ESL_PORT)")
     finally:
+        flusher.kill()
         runner.close()
+        handler.tick()
+
+
+def _flush_logs_forever(handler: BufferedStreamHandler) -> None:
+    while True:
+        gevent.sleep(0.25)
+        handler.tick()
 
 
 @main.group()
