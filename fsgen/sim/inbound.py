@@ -164,6 +164,7 @@ class Listener:
         self.lingering = False
         self.log_level: int | None = None
         self.busy = False                  # a blocking ``api`` is running
+        self.handling = False              # a command is being handled right now
         self.pending: deque[P.Command] = deque()
         self.held: list[bytes] = []
 
@@ -250,7 +251,22 @@ class Listener:
         if handler is None:
             self.reply("-ERR command not found")
             return
-        handler(cmd, args)
+        # as in mod_event_socket, events raised while a command runs reach the client after its reply
+        self.handling = True
+        try:
+            handler(cmd, args)
+        except Exception as err:  # noqa: BLE001 - a bug in one command must not take the switch down
+            self.server.log(f"ESL command {name!r} failed: {type(err).__name__}: {err}")
+            self.reply(f"-ERR {type(err).__name__}")
+        finally:
+            self.handling = False
+        if not self.busy:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        held, self.held = self.held, []
+        for data in held:
+            self.send(data)
 
     def cmd_api(self, cmd: P.Command, args: str) -> None:
         if not args:
@@ -263,10 +279,9 @@ class Listener:
                 return
             self.send(P.encode_api_response(text or "-ERR no reply\n"))
             self.busy = False
-            held, self.held = self.held, []
-            for data in held:
-                self.send(data)
-            self._drain()
+            if not self.handling:  # a blocking command finished later
+                self._release_held()
+                self._drain()
 
         run_api(self.sim, args, done)
 
@@ -512,7 +527,7 @@ class Listener:
         if self.closed or self.closing or not self.wants(ev):
             return
         data = ev.data(self.fmt)
-        if self.busy:
+        if self.busy or self.handling:
             self.held.append(data)
         else:
             self.send(data)
@@ -725,6 +740,12 @@ class InboundServer:
 
     # ---- events in ---------------------------------------------------------------------------
     def on_channel_event(self, chan: Channel, event: str, fields: dict[str, Any]) -> None:
+        try:
+            self._channel_event(chan, event, fields)
+        except Exception as err:  # noqa: BLE001 - the call must go on even if an event cannot be sent
+            self.log(f"cannot deliver {event} of {chan.name}: {type(err).__name__}: {err}")
+
+    def _channel_event(self, chan: Channel, event: str, fields: dict[str, Any]) -> None:
         if event == "log":
             for conn in list(self.listeners.values()):
                 conn.offer_log(chan, str(fields.get("level", "DEBUG")), str(fields.get("text", "")))

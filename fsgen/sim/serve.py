@@ -95,7 +95,8 @@ def load_conf(conf_dir: Path, pinned: dict[str, str]) -> tuple[_conf.Conf | SimE
 
 
 def make_switch(conf_dir: Path, *, sounds_dir: str | None = None, tz: str = "UTC",
-                missing_prompt_seconds: float | None = None) -> Simulator | SimError:
+                missing_prompt_seconds: float | None = None,
+                heartbeat: float = HEARTBEAT_SECONDS) -> Simulator | SimError:
     pinned = {"sounds_dir": sounds_dir} if sounds_dir else {}
     loaded, overlay = load_conf(conf_dir, pinned)
     if isinstance(loaded, SimError):
@@ -106,7 +107,7 @@ def make_switch(conf_dir: Path, *, sounds_dir: str | None = None, tz: str = "UTC
     state = ServeState(conf_dir, overlay, pinned, sim.wall_time())
     sim.modules["serve"] = state
     sim.listeners.append(_track_profiles)
-    _schedule_heartbeat(sim)
+    _schedule_heartbeat(sim, heartbeat)
     return sim
 
 
@@ -123,13 +124,13 @@ def _track_profiles(chan: Channel, event: str, fields: dict[str, Any]) -> None:
         state.initial.pop(chan.uuid, None)
 
 
-def _schedule_heartbeat(sim: Simulator) -> None:
+def _schedule_heartbeat(sim: Simulator, every: float) -> None:
     def beat() -> None:
         state = ServeState.of(sim)
         if state is not None:
             E.fire(sim, E.heartbeat(sim, sim.wall_time() - state.started, sim.created_count, state.peak))
-        sim.engine.call_later(HEARTBEAT_SECONDS, beat)
-    sim.engine.call_later(HEARTBEAT_SECONDS, beat)
+        sim.engine.call_later(every, beat)
+    sim.engine.call_later(every, beat)
 
 
 # ---- API: reloadxml, xml_locate, show, uuid_recv_dtmf -------------------------------------------
@@ -469,8 +470,10 @@ def run_forever(sim: Simulator, server: InboundServer) -> None:
 @click.option("--missing-prompt-seconds", type=float, default=None,
               help="Pretend prompts that do not exist last this long (default: they play nothing).")
 @click.option("--timezone", "tz", default="UTC", show_default=True, help="The switch's local time zone.")
+@click.option("--heartbeat-seconds", type=click.FloatRange(min=0.1), default=HEARTBEAT_SECONDS, show_default=True,
+              help="HEARTBEAT event interval (FreeSWITCH: 20 s).")
 def serve(conf_dir: Path, listen: str, password: str | None, allow_remote: bool, acl: tuple[str, ...],
-          sounds_dir: str | None, missing_prompt_seconds: float | None, tz: str) -> None:
+          sounds_dir: str | None, missing_prompt_seconds: float | None, tz: str, heartbeat_seconds: float) -> None:
     """Run the simulator as a long-lived FreeSWITCH with an inbound Event Socket.
 
     Time is real (a 30 s prompt takes 30 s). `api reloadxml` re-reads --conf. Stop with
@@ -498,7 +501,8 @@ def serve(conf_dir: Path, listen: str, password: str | None, allow_remote: bool,
         click.echo(f"fsgen sim serve: {conf_dir}: configuration folder not found (give the folder "
                    "fsgen compile wrote, or one holding freeswitch.xml)", err=True)
         sys.exit(2)
-    sim = make_switch(conf_dir, sounds_dir=sounds_dir, tz=tz, missing_prompt_seconds=missing_prompt_seconds)
+    sim = make_switch(conf_dir, sounds_dir=sounds_dir, tz=tz, missing_prompt_seconds=missing_prompt_seconds,
+                      heartbeat=heartbeat_seconds)
     if isinstance(sim, SimError):
         click.echo(f"fsgen sim serve: cannot load the configuration: {sim}", err=True)
         sys.exit(2)
