@@ -151,6 +151,11 @@ class HotlineSession(OutboundSession):
             if not handlers:
                 return
             quick = _QUICK_HEADERS.get(name)
+            if name == "CHANNEL_EXECUTE_COMPLETE" and quick is not None and handlers == self._internal_handlers[name]:
+                # Only the last app of a batch is waited for: skip the others after one search.
+                tag = _quick_header(msg.body, "Application-UUID")
+                if tag is not None and not any(p[0] == tag for p in self._pending_exec):
+                    return
             if quick is not None and handlers == self._internal_handlers.get(name):
                 headers = {"Event-Name": name}
                 for key in quick:
@@ -330,8 +335,11 @@ def variable_apps(pairs: list[tuple[str, str]], mode: str = "set") -> list[tuple
         return [("set", f"{name}={value}") for name, value in pairs]
     joinable = [(n, v) for n, v in pairs if v and not any(ch in v for ch in "'\"\\")]
     rest = [(n, v) for n, v in pairs if (n, v) not in joinable]
-    apps = [("multiset", "^^" + delimiter + delimiter.join(f"{n}={v}" for n, v in joinable))] if joinable else []
-    return apps + [("set", f"{name}={value}") for name, value in rest]
+    # The odd ones first, so the last pair (the lookup status) is still set last.
+    apps = [("set", f"{name}={value}") for name, value in rest]
+    if joinable:
+        apps.append(("multiset", "^^" + delimiter + delimiter.join(f"{n}={v}" for n, v in joinable)))
+    return apps
 
 
 class LookupApplication:
@@ -355,8 +363,8 @@ class LookupApplication:
         # `set name=` on a variable the channel does not have changes nothing: skip the round trip.
         pairs = [(name, value) for name, value in outcome.variables.items()
                  if value != "" or f"variable_{name}" in channel]
+        pairs.append(("hotline_lookup_status", outcome.status))  # last: the flow's signal that all is set
         sets = variable_apps(pairs, self.config.set_app)
-        sets.append(("set", f"hotline_lookup_status={outcome.status}"))
         try:
             session.execute_many(sets)
             if outcome.actions:

@@ -295,3 +295,23 @@ def test_sigterm_stops_accepting_and_lets_calls_finish(db_url, database, tmp_pat
 def test_registry_rejects_bad_names():
     with pytest.raises(ValueError):
         LookupRegistry().register("Bad-Name", lambda ctx: {})
+
+
+def test_multiset_mode_sets_the_same_variables(config, database):
+    from esl_app.server import variable_apps
+
+    config.set_app = "multiset"
+    c = add_customer("O'Brien 王", "950009", ["13812345678"], tier="gold")
+    add_bill(c, "10.00", 5)
+    running = RunningServer(config, database)
+    try:
+        result = running.call("13812345678", {"hotline_lookup": "customer,arrears"})
+    finally:
+        running.close()
+    v = result.variables
+    assert v["hotline_customer_name"] == "O'Brien 王"  # a quote cannot ride in multiset: set on its own
+    assert (v["cc_base_score"], v["hotline_arrears_amount"], v["hotline_lookup_status"]) == ("2000", "10.00", "ok")
+    apps = [app for app, _arg in result.executed]
+    assert apps == ["set", "multiset"]
+    assert result.executed[-1][1].endswith("hotline_lookup_status=ok")
+    assert variable_apps([("a", "1|2~3;4`5"), ("b", "x")], "multiset") == [("set", "a=1|2~3;4`5"), ("set", "b=x")]
