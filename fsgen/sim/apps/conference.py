@@ -41,6 +41,7 @@ from ..bridge import originate
 from ..engine import Wait
 from . import application
 from .args import separate
+from .callcenter import custom_event
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..channel import Channel
@@ -148,10 +149,13 @@ def _sound(chan: Channel, conf: Conference, which: str) -> None:
 
 
 def _event(chan: Channel, conf: Conference, action: str, member: Member | None = None) -> None:
-    fields: dict[str, Any] = {"conference_name": conf.name}
+    headers = {"Conference-Name": conf.name, "Conference-Size": str(conf.count),
+               "Conference-Profile-Name": conf.profile}
     if member is not None:
-        fields["member_id"] = str(member.id)
-    chan.emit("custom", subclass="conference::maintenance", action=action, **fields)
+        headers.update({"Member-ID": str(member.id), "Member-Type": "moderator" if "moderator" in member.flags
+                        else "member"})
+    headers["Action"] = action
+    custom_event(chan.sim, "conference::maintenance", headers, chan)
 
 
 def add_member(chan: Channel, conf: Conference, flags: set[str], controls: dict[str, str]) -> Member:
@@ -211,8 +215,7 @@ def destroy(sim: Simulator, conf: Conference) -> None:
         chan = member.chan
         if chan.hungup:
             continue
-        if chan.var("hangup_after_conference") is not None and chan.var("hangup_after_conference").strip().lower() in (
-                "false", "no", "off", "0", "f"):
+        if (chan.var("hangup_after_conference") or "").strip().lower() in ("false", "no", "off", "0", "f"):
             chan.post("conf_end")
             continue
         cause = "NORMAL_CLEARING" if conf.answered or not conf.bridge_hangup_cause else conf.bridge_hangup_cause
@@ -288,7 +291,7 @@ def conference(chan: Channel, data: str) -> Generator[Any, Any, None]:
             sim.trace.add(chan, "log", level="INFO", text=f"Conference {name} does not exist and join-only is set")
             return
         conf = st.conferences[name] = Conference(name, profile_name, params)
-        chan.emit("custom", subclass="conference::maintenance", action="conference-create", conference_name=name)
+        _event(chan, conf, "conference-create")
     if not chan.answered:
         chan.answer()
     member = add_member(chan, conf, flags, controls)
@@ -326,9 +329,10 @@ def conference_api(sim: Simulator, args: str, chan: Channel | None) -> str:
             out.extend(f"{m.id};{m.chan.name};{m.chan.uuid};{m.chan.profile.caller_id_name};"
                        f"{m.chan.profile.caller_id_number}" for m in conf.members)
         return "\n".join(out) + "\n" if out else "No active conferences.\n"
-    conf = st.conferences.get(argv[0])
-    if conf is None:
+    found = st.conferences.get(argv[0])
+    if found is None:
         return f"Conference {argv[0]} not found\n"
+    conf = found
     if len(argv) < 2:
         return "-ERR Usage: conference <name> <command> [args]\n"
     cmd = argv[1]

@@ -46,6 +46,7 @@ from ..conf import DirectoryUser
 from ..engine import Hangup
 from . import application
 from .args import separate
+from .callcenter import custom_event
 from .playback import say_files
 from .record import Recording, record_file
 
@@ -407,9 +408,11 @@ def deliver(chan: Channel, user: DirectoryUser, profile: str, domain: str, file_
     keep = _true(params.get("vm-keep-local-after-email", "true")) or not email
     if keep:
         state(sim).boxes.setdefault(f"{user.id}@{domain}", []).append(msg)
-    chan.emit("custom", subclass="vm::maintenance", action="leave-message", user=user.id, domain=domain,
-              file_path=file_path, message_len=str(take.message_len), read_flags=read_flags,
-              cid_name=name, cid_number=number)
+    custom_event(sim, "vm::maintenance", {
+        "VM-Action": "leave-message", "VM-User": user.id, "VM-Domain": domain, "VM-Caller-ID-Name": name,
+        "VM-Caller-ID-Number": number, "VM-File-Path": file_path, "VM-Flags": read_flags, "VM-Folder": "inbox",
+        "VM-UUID": chan.uuid, "VM-Message-Len": str(take.message_len), "VM-Timestamp": str(msg.created_epoch)},
+        chan)
     seconds = take.message_len
     chan.set_var("voicemail_account", user.id)
     chan.set_var("voicemail_domain", domain)
