@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,8 @@ class CompileResult:
     problems: list[Problem]
     flows: dict[str, str] = field(default_factory=dict)  # flow name -> source file
     digests: dict[str, str] = field(default_factory=dict)  # written files -> sha256 (empty: nothing written)
+    #: seconds spent, for the benchmark: wall time of each phase and CPU time of the busiest worker
+    stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -186,20 +189,25 @@ def _compile_parallel(paths: list[Path], out: Path, recordings: Path | None, env
     from .parallel import Pool
     from .render import render_shared
 
+    started = time.perf_counter()
     files, problems = find_flow_files(paths)
     pool = Pool(files, recordings, jobs)
     try:
         with _no_gc_pauses():
             loaded = pool.load()
+            stats = {"load_wall": time.perf_counter() - started, "load_cpu": max(part.cpu for part in loaded),
+                     "workers": float(len(loaded))}
             summaries = [s for part in loaded for s in part.summaries]
             problems += [p for part in loaded for p in part.problems] + check_across(summaries)
-            result = CompileResult(sorted_problems(problems), {s.name: s.file for s in summaries})
+            result = CompileResult(sorted_problems(problems), {s.name: s.file for s in summaries}, stats=stats)
             if not result.ok:
                 return result
+            mark = time.perf_counter()
             staging = prepare(out)
             try:
                 parts = pool.render(staging, {s.name: s.timezone for s in summaries},
                                     os.environ if env is None else env)
+                stats["render_cpu"] = max(part.cpu for part in parts)
                 result.problems = sorted_problems(result.problems + [p for r in parts for p in r.problems])
                 if not result.ok:
                     discard(staging)
@@ -215,6 +223,7 @@ def _compile_parallel(paths: list[Path], out: Path, recordings: Path | None, env
                 discard(staging)
                 raise
             commit(staging, out)
+            stats["render_write_wall"] = time.perf_counter() - mark
             digests[MANIFEST] = sha256(shared[MANIFEST])
             result.digests = digests
             return result

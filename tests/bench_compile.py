@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fsgen compile: {len(result.flows)} flows, {nodes} nodes -> {len(result.digests)} files, "
           f"{size / 1e6:.1f} MB of XML, {os.cpu_count()} cores")
     print(f"  compile (fsgen compile -o DIR) {total:6.2f} s   (target < 3 s; main process CPU {cpu_main:.2f} s)")
+    st = result.stats
+    if st:
+        print(f"    {int(st['workers'])} workers: load+check {st['load_wall']:.2f} s wall (busiest worker CPU "
+              f"{st['load_cpu']:.2f} s), render+write {st['render_write_wall']:.2f} s wall (busiest worker CPU "
+              f"{st['render_cpu']:.2f} s)")
     print(f"  one process: load+validate+check {t2 - t1:6.2f} s, render {t3 - t2:6.2f} s")
     return 0
 
