@@ -201,3 +201,35 @@ nodes:
 def test_collect_then_branch(tmp_path: Path, keys: str, cause: str) -> None:
     dtmf = [(1.0 + 0.2 * i, k) for i, k in enumerate(keys)]
     assert hangup(run(tmp_path, COLLECT, dtmf))[2] == cause
+
+
+LOOKUP_DOWN = """
+flow: t
+numbers: ["96000"]
+start: ident
+mailboxes: {desk: {number: "8123"}}
+settings: {esl: {host: 127.0.0.1, port: ESL_PORT}}
+nodes:
+  ident: {type: lookup, lookups: [customer], next: check}
+  check:
+    type: branch
+    variable: hotline_lookup_status
+    cases: [{equals: ok, then: hangup}]
+    else: complaint
+  complaint: {type: record, name: complaints, max_seconds: 5, silence_seconds: 2, next: msg}
+  msg: {type: voicemail, mailbox: desk}
+"""
+
+
+def test_lookup_with_esl_app_down_then_record_and_voicemail(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port on 127.0.0.1 where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    events = run(tmp_path, LOOKUP_DOWN.replace("ESL_PORT", str(port)))
+    assert routes(events) == ["ident", "check", "complaint", "msg"]
+    assert ("execute", "socket", f"127.0.0.1:{port} async full") in [e[1:] for e in events]
+    record = next(e for e in events if e[1] == "record_start")
+    assert "/recordings/hotline/t/complaints/" in record[2] and record[2].endswith(".wav")
+    assert ("execute", "voicemail", "default 127.0.0.1 8123") in [e[1:] for e in events]
