@@ -445,7 +445,10 @@ def reload_failed(reply: str) -> str | None:
     if not text.startswith("+OK"):
         return text or "empty reply"
     if "[error" in text.lower() or "cannot open" in text.lower():
-        return text.removeprefix("+OK").strip().strip("[]")
+        detail = text.removeprefix("+OK").strip()
+        if detail.startswith("[") and detail.endswith("]"):
+            detail = detail[1:-1]
+        return detail
     return None
 
 
