@@ -14,7 +14,15 @@ from click.testing import CliRunner
 
 from fsgen import compiler
 from fsgen.deploy import (
-    CALLCENTER, LOG_NAME, MANIFEST, DeployError, deploy, deploy_files, plan_deploy, queue_actions, reload_failed,
+    CALLCENTER,
+    LOG_NAME,
+    MANIFEST,
+    DeployError,
+    deploy,
+    deploy_files,
+    plan_deploy,
+    queue_actions,
+    reload_failed,
     sha256,
 )
 from fsgen.sim.conf import STOCK_DIR
@@ -157,7 +165,7 @@ def test_a_context_the_switch_does_not_load_is_rolled_back(etc: Path, tmp_path: 
     write_flow(flows)
     before = snapshot(etc)
     with running_switch(etc) as sw:
-        code, out, err = run_deploy("--conf-dir", str(etc), "--esl", sw.esl, "--password", PASSWORD,
+        code, _out, err = run_deploy("--conf-dir", str(etc), "--esl", sw.esl, "--password", PASSWORD,
                                     "--take-over", CALLCENTER, str(flows))
     assert code == 1
     assert "no dialplan context 'hotline_esltest'" in err and "restored" in err
@@ -169,7 +177,7 @@ def test_switch_down_changes_nothing(etc: Path, tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     write_flow(flows)
     before = snapshot(etc)
-    code, out, err = run_deploy("--conf-dir", str(etc), "--esl", f"127.0.0.1:{closed_port()}",
+    code, _out, err = run_deploy("--conf-dir", str(etc), "--esl", f"127.0.0.1:{closed_port()}",
                                 "--password", PASSWORD, "--take-over", CALLCENTER, str(flows))
     assert code == 1
     assert "cannot reach the switch's Event Socket" in err and "Traceback" not in err
@@ -220,7 +228,7 @@ def test_hand_edits_to_generated_files_need_force(etc: Path, tmp_path: Path) -> 
         code, _, err = run_deploy("--conf-dir", str(etc), "--esl", sw.esl, "--password", PASSWORD, str(flows))
         assert code == 1 and "edited by hand" in err and "--force" in err
         assert edited.read_text(encoding="utf-8").endswith("<!-- quick fix -->\n")
-        code, out, err = run_deploy("--conf-dir", str(etc), "--esl", sw.esl, "--password", PASSWORD, "--force",
+        code, _out, err = run_deploy("--conf-dir", str(etc), "--esl", sw.esl, "--password", PASSWORD, "--force",
                                     str(flows))
         assert code == 0, err
         assert "quick fix" not in edited.read_text(encoding="utf-8")
