@@ -86,3 +86,72 @@ def projection(sim: Simulator, leg: str = "b", times: bool = False) -> list[tupl
 def apps_run(sim: Simulator, leg: str = "b") -> list[tuple[str, str]]:
     return [(r["app"], r.get("data") or "") for r in sim.trace.records
             if r.get("leg") == leg and r.get("event") == "execute"]
+
+
+# ---- scripted calls (call scripts on compiled flows) ------------------------------------------------------------
+class ScriptProblem(AssertionError):
+    """A call script (or the flows it calls) has errors; the message lists them as file:line."""
+
+
+def replay_rig(flows: str | Path | Iterable[str | Path] = "flows", *, text_prompts: str = "default",
+               prompt_seconds: float = 2.0, recordings: str | Path | None = None) -> Any:
+    """Compile ``flows`` (files, directories, or one compiled conf dir) once for many calls::
+
+        with replay_rig(["examples", "flows"]) as rig:
+            result = replay_call("examples/calls/paging/invalid_then_silence.yaml", rig=rig)
+
+    ``text_prompts="default"`` (the default here): text prompts last ``prompt_seconds`` whether
+    or not ``fsgen prompts`` rendered them, so a test gives the same result on every machine.
+    """
+    from .replay import Rig
+
+    paths = [Path(flows)] if isinstance(flows, (str, Path)) else [Path(p) for p in flows]
+    rig = Rig.from_sources(paths, recordings=Path(recordings) if recordings else None, text_prompts=text_prompts,
+                           prompt_seconds=prompt_seconds)
+    if isinstance(rig, list):
+        raise ScriptProblem("\n".join(p.format() for p in rig))
+    return rig
+
+
+def replay_call(script: str | Path | dict[str, Any], flows: str | Path | Iterable[str | Path] = "flows", *,
+                rig: Any = None, esl_port: int | None = None) -> Any:
+    """Replay one call script and return its :class:`~fsgen.sim.replay.CallResult`
+    (``.ok``, ``.transcript``, ``.trace``, ``.variables``, ``.heard``, ``.failures``).
+
+    ``script`` is a call-script file, YAML text, or the same as a dict (a test in a few lines)::
+
+        result = replay_call({"call": "no input three times", "flow": "paging",
+                              "expect": {"hangup": "NORMAL_CLEARING", "heard": ["goodbye"]}},
+                             flows="examples")
+        assert result.ok, result.transcript
+
+    Without ``rig`` the flows are compiled for this call only (and the rig closed afterwards).
+    A file holding several calls (``calls:``) must be replayed one by one: use
+    :func:`fsgen.sim.script.load_scripts` and :func:`fsgen.sim.replay.replay_script`.
+    """
+    import yaml
+
+    from .replay import check_script, replay_script
+    from .script import load_scripts, scripts_from_text
+
+    if isinstance(script, dict):
+        scripts, problems = scripts_from_text(yaml.safe_dump(script, allow_unicode=True, sort_keys=False),
+                                              "<dict script>")
+    elif isinstance(script, Path) or ("\n" not in script and Path(script).is_file()):
+        scripts, problems = load_scripts(Path(script))
+    else:
+        scripts, problems = scripts_from_text(script, "<script text>")
+    if not problems and len(scripts) != 1:
+        raise ScriptProblem(f"replay_call takes one call; this script holds {len(scripts)}")
+    own = rig is None
+    if own:
+        rig = replay_rig(flows)
+    try:
+        if not problems:
+            problems = check_script(rig, scripts[0])
+        if problems:
+            raise ScriptProblem("\n".join(p.format() for p in problems))
+        return replay_script(rig, scripts[0], esl_port=esl_port)
+    finally:
+        if own:
+            rig.close()

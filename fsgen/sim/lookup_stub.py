@@ -1,0 +1,247 @@
+"""A scripted stand-in for esl_app: answers a call script's ``lookups:`` over the real outbound
+Event Socket protocol, from an ephemeral port on 127.0.0.1.
+
+It does on the wire what esl_app does (LOOKUP_CONTRACT.md): ``connect`` (the reply carries the
+channel data, among it ``variable_hotline_lookup``), ``myevents``, ``linger``, ``resume``, one
+``sendmsg`` ``execute set name=value`` per variable (``event-lock: true``), ``set
+hotline_lookup_status=ok|failed``, optionally ``execute hangup CAUSE`` (a rejected blacklisted
+caller), and once the last command's CHANNEL_EXECUTE_COMPLETE arrived, ``exit``.  The answers
+come from the script: a lookup it does not list fails, a list of answers is used one per hop
+(the last one repeats: a PIN wrong, then right).
+
+It runs inside the simulator's event loop as one more I/O poller (``Engine.io``) instead of a
+thread: the switch side and this side take turns on the same clock, so a call with lookups stays
+deterministic and costs microseconds, not a thread switch per message.  The framing is
+:mod:`esl_app.protocol`, the same sans-IO core esl_app and the simulator use.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from esl_app import protocol as P
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sim import Simulator
+
+Answers = dict[str, "list[dict[str, str]] | str"]
+
+
+@dataclass
+class Hop:
+    """One lookup hop as the stub served it (for the transcript and tests)."""
+
+    uuid: str
+    lookups: list[str]
+    status: str = "failed"
+    variables: dict[str, str] = field(default_factory=dict)
+    hangup: str | None = None
+
+
+class _Conn:
+    """One connection from the switch's ``socket`` application (the app's side of the protocol)."""
+
+    def __init__(self, stub: LookupStub, sock: socket.socket):
+        self.stub = stub
+        self.sock = sock
+        self.reader = P.Reader(P.MESSAGES)
+        self.state = "connect"
+        self.uuid = ""
+        self.last_exec: str | None = None
+        self.exec_seq = 0
+        self.closed = False
+        self.send(P.encode_command("connect"))
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.close()
+
+    def on_bytes(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while not self.closed:
+            msg = self.reader.next()
+            if msg is P.NEED_DATA:
+                return
+            if msg is P.CLOSED or isinstance(msg, P.ProtocolError):
+                self.close()
+                return
+            assert isinstance(msg, P.Message)
+            self.on_message(msg)
+
+    def on_message(self, msg: P.Message) -> None:
+        ctype = msg.content_type
+        if self.state == "connect" and ctype == "command/reply":
+            data = P.decoded_headers(msg)
+            self.uuid = data.get("Unique-ID", "")
+            names = [n.strip() for n in data.get("variable_hotline_lookup", "").split(",") if n.strip()]
+            self.state = "running"
+            self.send(P.encode_command("myevents") + P.encode_command("linger") + P.encode_command("resume"))
+            self.run_lookups(names, data)
+        elif ctype == "text/event-plain" and self.last_exec is not None:
+            ev = P.parse_event_plain(msg.body)
+            if isinstance(ev, P.Event) and ev.name == "CHANNEL_EXECUTE_COMPLETE" \
+                    and ev.get("Application-UUID") == self.last_exec:
+                self.last_exec = None
+                self.send(P.encode_command("exit"))
+        elif ctype == "text/disconnect-notice":
+            self.close()
+
+    def execute(self, app: str, arg: str) -> None:
+        self.exec_seq += 1
+        tag = f"hotline-replay-{self.exec_seq}"
+        self.last_exec = tag
+        self.send(P.encode_command(f"sendmsg {self.uuid}", [
+            ("call-command", "execute"), ("execute-app-name", app), ("execute-app-arg", arg),
+            ("event-lock", "true"), ("Event-UUID", tag)]))
+
+    def run_lookups(self, names: list[str], data: dict[str, str]) -> None:
+        hop = Hop(self.uuid, names)
+        failed = not names
+        for name in names:
+            answer = self.stub.next_answer(name)
+            if answer is None:
+                failed = True
+                continue
+            for var, value in answer.items():
+                if var == "hangup":
+                    hop.hangup = value
+                    continue
+                hop.variables[var] = value
+                self.execute("set", f"{var}={value}")
+        hop.status = "failed" if failed else "ok"
+        self.execute("set", f"hotline_lookup_status={hop.status}")
+        if hop.hangup:
+            self.execute("hangup", hop.hangup)
+        self.stub.hops.append(hop)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.stub.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class LookupStub:
+    """Listens on 127.0.0.1:<ephemeral>; :meth:`attach` it to each simulator that should use it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.setblocking(False)
+        self.port: int = self.listener.getsockname()[1]
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.listener, selectors.EVENT_READ, None)
+        self.conns: set[_Conn] = set()
+        self.sim: Simulator | None = None
+        self.answers: Answers = {}
+        self.used: dict[str, int] = {}
+        self.hops: list[Hop] = []
+        self.closed = False
+
+    # ---- per call ---------------------------------------------------------------------------------
+    def attach(self, sim: Simulator, answers: Answers, targets: list[tuple[str, int]]) -> None:
+        """Serve ``sim``'s ``socket`` apps that aim at ``targets`` with ``answers``."""
+        self.detach()
+        self.sim = sim
+        self.answers = answers
+        self.used = {}
+        self.hops = []
+        for target in targets:
+            sim.esl_redirect[target] = ("127.0.0.1", self.port)
+        sim.engine.io.insert(0, self)  # polled before the switch side (see poll)
+
+    def detach(self) -> None:
+        for conn in list(self.conns):
+            conn.close()
+        if self.sim is not None and self in self.sim.engine.io:
+            self.sim.engine.io.remove(self)
+        self.sim = None
+
+    def next_answer(self, name: str) -> dict[str, str] | None:
+        spec = self.answers.get(name)
+        if spec is None or spec == "failed":
+            return None
+        n = self.used.get(name, 0)
+        self.used[name] = n + 1
+        return spec[min(n, len(spec) - 1)]  # type: ignore[index]
+
+    def forget(self, conn: _Conn) -> None:
+        self.conns.discard(conn)
+        try:
+            self.sel.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+
+    # ---- engine I/O poller --------------------------------------------------------------------------
+    def active(self) -> bool:
+        if self.conns:
+            return True
+        switch = self.sim.modules.get("esl_poller") if self.sim is not None else None
+        return bool(switch is not None and switch.active())
+
+    def realtime(self) -> bool:
+        return False
+
+    def poll(self, timeout: float | None) -> bool:
+        """Never blocks: everything this side sends is sent before the switch side is polled,
+        so the switch side's blocking wait can only be a wait for nothing this stub owes it."""
+        got = False
+        for key, _ in self.sel.select(0):
+            if key.data is None:
+                try:
+                    sock, _addr = self.listener.accept()
+                except (BlockingIOError, OSError):
+                    continue
+                sock.setblocking(True)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn = _Conn(self, sock)
+                self.conns.add(conn)
+                self.sel.register(sock, selectors.EVENT_READ, conn)
+                got = True
+                continue
+            conn = key.data
+            try:
+                data = conn.sock.recv(65536)
+            except OSError:
+                data = b""
+            got = True
+            if not data:
+                conn.close()
+            else:
+                conn.on_bytes(data)
+        return got
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.detach()
+        self.closed = True
+        try:
+            self.sel.unregister(self.listener)
+        except (KeyError, ValueError):
+            pass
+        self.listener.close()
+        self.sel.close()
+
+
+class DeadPort:
+    """A port on 127.0.0.1 where nothing listens (bound, never listening): ``esl_app: down``."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
