@@ -437,6 +437,7 @@ def voicemail(chan: Channel, data: str) -> Generator[Any, Any, None]:
         chan.sim.trace.add(chan, "log", level="ERR",
                            text="Error Usage: [check] [auth] <profile_name> <domain_name> [<id>] [uuid]")
         return
+    state(chan.sim)   # the mailboxes exist (empty) once voicemail ran
     params = profile_params(chan.sim, profile)
     if params is None:
         chan.sim.trace.add(chan, "log", level="ERR", text=f"Error invalid profile {profile}")
