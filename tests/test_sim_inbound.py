@@ -393,3 +393,41 @@ def test_scripted_callee_syntax() -> None:
     assert parse_script("busy:1").outcome == "USER_BUSY"
     assert "unknown sim/ step" in parse_script("answer/sing")
     assert "digits" in parse_script("dtmf:x")
+
+
+def test_loopback_and_user_dial_strings(switch) -> None:
+    c = RawClient(switch.port)
+    try:
+        c.command("event plain DTMF CHANNEL_EXECUTE CHANNEL_HANGUP_COMPLETE")
+        a = c.api("originate {origination_uuid=0a0a0a0a-0000-4000-8000-00000000000a}loopback/95001/public &park()")
+        assert a == "+OK 0a0a0a0a-0000-4000-8000-00000000000a\n"
+        b = c.api("uuid_getvar 0a0a0a0a-0000-4000-8000-00000000000a other_loopback_leg_uuid").strip()
+        c.events_until(lambda e: e.get("Unique-ID") == b and e.get("Application") == "play_and_get_digits")
+        assert c.api("uuid_send_dtmf 0a0a0a0a-0000-4000-8000-00000000000a 7").startswith("+OK")
+        dtmf = c.events_until(lambda e: e.name == "DTMF")[-1]
+        assert dtmf.get("Unique-ID") == b and dtmf.get("DTMF-Digit") == "7"
+        c.api("uuid_kill 0a0a0a0a-0000-4000-8000-00000000000a")
+        c.events_until(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE" and e.get("Unique-ID") == b)
+        assert c.api("originate user/4711 &park()") == "-ERR SUBSCRIBER_ABSENT\n"
+    finally:
+        c.close()
+
+
+def test_myevents_without_linger_closes_when_the_call_ends(switch) -> None:
+    other = RawClient(switch.port)
+    c = RawClient(switch.port)
+    try:
+        uuid = other.api("originate sim/answer/talk:0.5 &park()").split()[1]
+        assert c.command(f"myevents {uuid}").get("Reply-Text") == "+OK Events Enabled"
+        c.events_until(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE")
+        notice = c.read()
+        assert notice.content_type == "text/disconnect-notice"
+        assert notice.get("Controlled-Session-UUID") == uuid and notice.get("Content-Disposition") == "disconnect"
+        with pytest.raises(EOFError):
+            c.read()
+        assert other.command("myevents 00000000-0000-4000-8000-000000000000 plain").get("Reply-Text") == \
+            "-ERR invalid uuid"
+    finally:
+        c.close()
+        other.close()
+

@@ -18,6 +18,7 @@ Behaviour copied from FreeSWITCH, not invented:
 - ``filter`` keeps a list of header/value pairs (``/regex/`` values, ``-`` to exclude); with
   filters set, an event is sent only when one of its headers matches (FreeSWITCH's rules,
   including that an event lacking every filtered header is dropped);
+- ``log <level>`` is accepted and remembered; the simulator has no log lines to stream (no ``log/data``);
 - ``myevents <uuid>`` binds the connection to one channel; when that channel hangs up the
   connection is closed (or, after ``linger``, a linger notice is sent first).
 
@@ -35,7 +36,6 @@ import socket
 import time as _time
 from collections import deque
 from collections.abc import Callable, Generator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from esl_app import protocol as P
@@ -532,20 +532,6 @@ class Listener:
         else:
             self.send(data)
 
-    def offer_log(self, chan: Channel, level: str, text: str) -> None:
-        if self.closed or self.log_level is None:
-            return
-        n = LOG_LEVELS.get(level.lower(), 7)
-        if n > self.log_level:
-            return
-        stamp = datetime.fromtimestamp(self.sim.wall_time(), self.sim.tz).strftime("%Y-%m-%d %H:%M:%S.%f")
-        line = f"{chan.uuid} {stamp} [{level.upper()}] mod_dptools.c:1 {text}\n"
-        data = line.encode("utf-8")
-        self.send(P.encode_message([("Content-Type", "log/data"), ("Content-Length", str(len(data))),
-                                    ("Log-Level", str(n)), ("Text-Channel", "3"), ("Log-File", "mod_dptools.c"),
-                                    ("Log-Func", "log_function"), ("Log-Line", "1"), ("User-Data", chan.uuid)],
-                                   data))
-
     def session_down(self, chan: Channel) -> None:
         """The bound channel hung up: close, or linger first (read_packet's LFLAG_HANDLE_DISCO)."""
         if self.closed or self.lingering:
@@ -746,10 +732,6 @@ class InboundServer:
             self.log(f"cannot deliver {event} of {chan.name}: {type(err).__name__}: {err}")
 
     def _channel_event(self, chan: Channel, event: str, fields: dict[str, Any]) -> None:
-        if event == "log":
-            for conn in list(self.listeners.values()):
-                conn.offer_log(chan, str(fields.get("level", "DEBUG")), str(fields.get("text", "")))
-            return
         if self.listeners:
             built = E.esl_event(chan, event, fields)
             if built is not None:
