@@ -199,8 +199,8 @@ def import_customers_cmd(config_path: str | None, csv_file: str, mapping_path: s
     except DB_ERRORS as exc:
         _fail(f"import stopped, database {describe_url(config.db_url)}: {str(exc).strip()} "
               "(rows in batches already committed are kept)")
-    for problem in report.rejected:
-        click.echo(f"{csv_file}:{problem.line}: rejected: {problem.message}", err=True)
+    for rejected in report.rejected:
+        click.echo(f"{csv_file}:{rejected.line}: rejected: {rejected.message}", err=True)
     click.echo(f"{report.created} created, {report.updated} updated, {len(report.rejected)} rejected "
                f"({report.processed} rows)")
     if report.rejected:

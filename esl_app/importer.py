@@ -187,7 +187,9 @@ def _money(value: str, what: str) -> Decimal | None:
         amount = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"{what} {value!r} is not an amount") from None
-    if amount < 0 or amount.as_tuple().exponent < -2 or amount >= Decimal(10) ** 10:
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or not isinstance(exponent, int) or amount < 0 or exponent < -2 \
+            or amount >= Decimal(10) ** 10:
         raise ValueError(f"{what} {value!r} must be >= 0 with at most 2 decimals")
     return amount.quantize(Decimal("0.01"))
 
@@ -270,11 +272,10 @@ def _store(clean: CleanRow) -> bool:
     """Upsert one validated row; True when the customer was created."""
     values = dict(clean.values)
     pin = values.pop("pin", None)
-    customer = Customer.get_or_none(Customer.account == clean.account)
-    created = customer is None
-    if created:
-        customer = Customer.create(account=clean.account, **values)
-    else:
+    found = Customer.get_or_none(Customer.account == clean.account)
+    created = found is None
+    customer: Customer = Customer.create(account=clean.account, **values) if found is None else found
+    if not created:
         changed = {k: v for k, v in values.items() if getattr(customer, k) != v}
         if changed:
             Customer.update(updated_at=utcnow(), **changed).where(Customer.id == customer.id).execute()

@@ -365,7 +365,6 @@ class LookupOutcome:
     variables: dict[str, str] = field(default_factory=dict)
     actions: list[tuple[str, str]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (lookup, why)
-    timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -520,7 +519,7 @@ class LookupRunner:
             if self.registry.get(spec.name) is None:
                 results[i] = LookupError("unknown lookup")
         if self.inline and all(spec.inline for _i, spec in pending):
-            known = {}
+            known: dict[str, str] = {}
             for i, spec in pending:
                 result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline)
                 results[i] = result

@@ -5,10 +5,12 @@ whenever no connection waits, so every call waited 0-100 ms before being served.
 ``StreamServer`` accepts as soon as the switch connects, while each call is still a greenswitch
 ``OutboundSession`` driven by an application object with ``run()`` (greenswitch's handler model).
 
-The session subclass also hardens greenswitch's framing for this use: exact Content-Length reads
-that end the session on a truncated stream (greenswitch loops forever on EOF mid-body), disconnect
-notices with bodies, inline event dispatch, and a timeout on every wait, so a vanished or silent
-peer can never hold a call.
+The session subclass replaces greenswitch's reader with the shared sans-IO framing core
+(``esl_app.protocol``): greenswitch loops forever on EOF inside a body, chokes on disconnect notices
+that carry a body, and polls its event queue once a second. Events are dispatched inline, the
+headers of the few events esl_app consumes are read without decoding the whole event (FreeSWITCH
+attaches every channel variable to every event), commands are pipelined, and every wait has a
+timeout, so a vanished, garbling or silent peer can never hold a call.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def _quick_header(body: bytes, name: str) -> str | None:
 class HotlineSession(OutboundSession):
     """greenswitch's OutboundSession with bounded waits and strict framing (see module docstring)."""
 
+    _run: bool
+    _commands_sent: list[gevent.event.AsyncResult]
+
     def __init__(self, client_address: Any, sock: Any, command_timeout: float = 5.0):
         self.command_timeout = command_timeout
         self._pending_exec: list[tuple[str, str, str, gevent.event.AsyncResult]] = []
@@ -107,7 +112,8 @@ class HotlineSession(OutboundSession):
                 if isinstance(item, ProtocolError):
                     reason = f"protocol error: {item.message}"
                     break
-                self._handle_message(item)
+                if isinstance(item, Message):
+                    self._handle_message(item)
         except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
