@@ -43,6 +43,9 @@ def bridge(chan: Channel, data: str) -> Generator[Any, Any, None]:
         if not _continue_on_fail(chan, cause):
             chan.hangup(cause)
         return
+    # switch_ivr_originate: on success originate_disposition/DIALSTATUS = cause2str(SUCCESS)
+    chan.set_var("originate_disposition", "SUCCESS")
+    chan.set_var("DIALSTATUS", "SUCCESS")
     chan.answer()
     how = yield from bridge_channels(chan, peer)
     cause = peer.hangup_cause or "NORMAL_CLEARING"
