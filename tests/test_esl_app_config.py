@@ -78,3 +78,17 @@ def test_missing_file_is_a_problem_not_a_traceback(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "nope.yaml", env={})
     assert "config file not found" in str(err.value)
+
+
+def test_example_config_loads_and_matches_the_defaults():
+    from pathlib import Path
+
+    import esl_app
+
+    example = Path(esl_app.__file__).parent / "hotline.example.yaml"
+    config = load_config(example, env={})
+    defaults = load_config(None, env={})
+    for attr in ("esl_host", "esl_port", "lookup_deadline_ms", "pin_max_failures", "pin_window_minutes",
+                 "blacklist_action", "tier_scores", "set_app", "db_threads", "command_timeout_ms"):
+        assert getattr(config, attr) == getattr(defaults, attr), attr
+    assert config.db_url == f"sqlite:///{example.parent}/var/hotline.db"
