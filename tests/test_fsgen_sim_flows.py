@@ -233,3 +233,55 @@ def test_lookup_with_esl_app_down_then_record_and_voicemail(tmp_path: Path) -> N
     record = next(e for e in events if e[1] == "record_start")
     assert "/recordings/hotline/t/complaints/" in record[2] and record[2].endswith(".wav")
     assert ("execute", "voicemail", "default 127.0.0.1 8123") in [e[1:] for e in events]
+
+
+DESIGNATED = """
+flow: t
+numbers: ["96000"]
+start: tag
+nodes:
+  tag:
+    type: set
+    variables: {hotline_designated_agent: "1001"}
+    next: desk
+  desk:
+    type: queue
+    designated_agent: {timeout: 5}
+    agents: [{name: agent1, contact: "[call_timeout=10]sofia/gateway/gw/13800000001"}]
+    max_wait: 30
+    on_timeout: later
+    after: rated
+  rated: {type: hangup, cause: NORMAL_CLEARING}
+  later: {type: hangup, cause: USER_BUSY}
+"""
+
+
+@pytest.mark.skipif(not _simulates("callcenter"), reason="the simulator has no mod_callcenter yet")
+@pytest.mark.parametrize("designated_answers", [True, False])
+def test_designated_agent_first_then_the_queue(tmp_path: Path, designated_answers: bool) -> None:
+    from fsgen.sim.sim import RemoteParty
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "t.yaml").write_text(DESIGNATED, encoding="utf-8")
+    result = compile_to([tmp_path / "flows"], tmp_path / "conf", recordings=tmp_path, env={}, jobs=1)
+    assert result.ok, [p.format() for p in result.problems]
+    # agent 1001: a stock directory user, registered from a SIP phone
+    (tmp_path / "conf" / "directory" / "default").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "conf" / "directory" / "default" / "1001.xml").write_text('<include><user id="1001"/></include>')
+    sim = simt.simulator(tmp_path / "conf")
+    sim.registrations["1001@127.0.0.1"] = "sofia/internal/sip:1001@127.0.0.1:5060"
+    sim.remote_parties.append(RemoteParty("1001", ring=2.0, answer=designated_answers, talk=3.0,
+                                          cause="NO_ANSWER"))
+    sim.remote_parties.append(RemoteParty("13800000001", ring=1.0, answer=True, talk=4.0))
+    simt.call(sim, "96000", "public")
+    events = simt.projection(sim, times=True)
+    apps = [e[3] for e in events if e[1] == "execute" and e[2] in ("bridge", "callcenter")]
+    assert apps[0] == "user/1001@127.0.0.1"
+    if designated_answers:
+        assert apps == ["user/1001@127.0.0.1"]  # the queue is never joined
+        assert routes(events)[-2:] == ["desk.designated_result", "rated"]
+        assert hangup(events)[0] == pytest.approx(2.0 + 3.0, abs=0.2)
+    else:
+        assert apps == ["user/1001@127.0.0.1", "t_desk@default"]
+        assert routes(events)[-3:] == ["desk.designated_result", "desk.result", "rated"]
+        assert hangup(events)[0] == pytest.approx(2.0 + 1.0 + 4.0, abs=0.3)
