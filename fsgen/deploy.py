@@ -475,14 +475,13 @@ def _log(plan: Plan, previous: str | None, result: str, error: str | None, echo:
         echo(f"warning: could not append to {log}: {exc.strerror or exc}")
 
 
-def _reload_and_check(client: EslClient, plan: Plan, echo: Echo) -> list[tuple[str, str]]:
-    """reloadxml, queues, contexts; returns the queue actions done (for undoing)."""
+def _reload_and_check(client: EslClient, plan: Plan, echo: Echo, done: list[tuple[str, str]]) -> None:
+    """reloadxml, queues, contexts; the queue actions taken go to ``done`` (to undo them)."""
     reply = client.api("reloadxml")
     why = reload_failed(reply)
     if why:
         raise DeployError(f"the switch rejected the new XML: reloadxml said {why}")
     echo("reloadxml: " + reply.strip())
-    done: list[tuple[str, str]] = []
     old_cc = plan.old_bytes.get(CALLCENTER) if CALLCENTER in plan.changed + plan.removed else None
     if CALLCENTER in plan.unchanged:
         old_cc = plan.files[CALLCENTER]
@@ -511,7 +510,6 @@ def _reload_and_check(client: EslClient, plan: Plan, echo: Echo) -> list[tuple[s
             raise DeployError(f"after reloadxml the public context lacks {', '.join(missing)}; is "
                               "dialplan/public/*.xml included by dialplan/public.xml?")
     echo("live contexts: " + (", ".join(contexts) or "none"))
-    return done
 
 
 def _undo_queues(client: EslClient, done: list[tuple[str, str]], echo: Echo) -> None:
@@ -545,7 +543,7 @@ def deploy_files(files: dict[str, bytes], conf_dir: Path, esl: str, password: st
     try:
         if not plan.changes:
             echo(f"nothing to change in {conf_dir}; checking that the switch has it loaded")
-            _reload_and_check(client, plan, echo)
+            _reload_and_check(client, plan, echo, [])
             return
         describe(plan, echo, diff=False)
         old_manifest = conf_dir / MANIFEST
@@ -553,7 +551,7 @@ def deploy_files(files: dict[str, bytes], conf_dir: Path, esl: str, password: st
         done = apply(plan)
         queues: list[tuple[str, str]] = []
         try:
-            queues = _reload_and_check(client, plan, echo)
+            _reload_and_check(client, plan, echo, queues)
         except DeployError as exc:
             problem = str(exc)
             try:

@@ -289,3 +289,33 @@ def test_a_tampered_manifest_cannot_reach_outside_the_conf_dir(etc: Path) -> Non
 def test_missing_conf_dir_is_a_message(tmp_path: Path) -> None:
     with pytest.raises(DeployError, match="no such directory"):
         deploy_files({}, tmp_path / "nope", "127.0.0.1:1", PASSWORD)
+
+
+def test_queues_loaded_before_a_failed_check_are_unloaded_again(etc: Path, tmp_path: Path) -> None:
+    from fsgen.sim.api import API_COMMANDS
+    from fsgen.sim.apps import load_all
+
+    load_all()
+    if "callcenter_config" not in API_COMMANDS:
+        pytest.skip("the simulator has no mod_callcenter (fsgen/sim/apps/callcenter.py) yet")
+    main = etc / "freeswitch.xml"
+    main.write_text(main.read_text(encoding="utf-8").replace(
+        '<X-PRE-PROCESS cmd="include" data="dialplan/*.xml"/>',
+        '<X-PRE-PROCESS cmd="include" data="dialplan/default.xml"/>'), encoding="utf-8")
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "esltest.yaml").write_text(QUEUE_FLOW.format(name="esltest", number="95001", max_wait=60),
+                                        encoding="utf-8")
+    before = snapshot(etc)
+    with running_switch(etc) as sw:
+        code, out, err = run_deploy("--conf-dir", str(etc), "--esl", sw.esl, "--password", PASSWORD,
+                                    "--take-over", CALLCENTER, str(flows))
+        assert code == 1 and "no dialplan context" in err
+        assert "callcenter: queue load esltest_desk@default: +OK" in out
+        assert "rollback: callcenter_config queue unload esltest_desk@default" in out
+        c = RawClient(sw.port)
+        try:
+            assert "esltest_desk@default" not in c.api("callcenter_config queue list")
+        finally:
+            c.close()
+    assert snapshot(etc) == before
