@@ -189,9 +189,9 @@ class Rig:
         site = confdir / "dialplan" / "default" / "zz_hotline_replay_site.xml"
         site.parent.mkdir(parents=True, exist_ok=True)
         site.write_text(SITE_EXTENSION, encoding="utf-8")
-        storage = workdir / "storage"
-        globals_ = _conf.core_globals(str(confdir), sounds_dir=str(sounds), storage_dir=str(storage),
-                                      recordings_dir=str(workdir / "recordings"))
+        # recordings and voicemail stay in the simulator (no audio is written): the stock paths
+        # keep transcripts and traces the same on every machine
+        globals_ = _conf.core_globals(str(confdir), sounds_dir=str(sounds))
         loaded = _conf.load(confdir, overlay_on_stock=True, globals_=globals_)
         if isinstance(loaded, SimError):
             return [Problem.at(Loc(loaded.file or source, loaded.line or 0), loaded.message, hint=loaded.hint)]
