@@ -431,3 +431,72 @@ def test_myevents_without_linger_closes_when_the_call_ends(switch) -> None:
         c.close()
         other.close()
 
+
+
+def test_outbound_socket_apps_are_served_while_the_inbound_socket_is_open(tmp_path: Path) -> None:
+    """A call handed to an outbound ESL app (the ``socket`` application) must not stall the
+    inbound side, and the app's commands must run on the real clock."""
+    import socket
+    import threading
+
+    app = socket.socket()
+    app.bind(("127.0.0.1", 0))
+    app.listen(1)
+    app.settimeout(10)
+    port = app.getsockname()[1]
+    reader = P.Reader(P.MESSAGES)
+
+    def serve_one() -> None:
+        conn, _ = app.accept()
+        conn.settimeout(10)
+        conn.sendall(P.encode_command("connect"))
+        while not isinstance(reader.next(), P.Message):
+            reader.feed(conn.recv(65536))
+        conn.sendall(P.encode_command("sendmsg", [("call-command", "execute"), ("execute-app-name", "set"),
+                                                  ("execute-app-arg", "from_app=yes")]))
+        time.sleep(0.3)
+        conn.sendall(P.encode_command("exit"))
+        time.sleep(0.2)
+        conn.close()
+
+    worker = threading.Thread(target=serve_one, daemon=True)
+    worker.start()
+    write_flow(tmp_path / "flows")
+    compile_flows(tmp_path / "flows", tmp_path / "conf")
+    (tmp_path / "conf" / "dialplan" / "socket_test.xml").write_text(
+        '<include><context name="socket_test"><extension name="s"><condition field="destination_number" '
+        f'expression="^7000$"><action application="socket" data="127.0.0.1:{port} async full"/>'
+        '</condition></extension></context></include>\n', encoding="utf-8")
+    try:
+        with running_switch(tmp_path / "conf") as sw:
+            c = RawClient(sw.port)
+            try:
+                c.command("event plain CHANNEL_EXECUTE CHANNEL_HANGUP_COMPLETE")
+                started = time.monotonic()
+                uuid = c.api("originate sim/answer 7000 XML socket_test").split()[1]
+                got = c.events_until(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE" and e.get("Unique-ID") == uuid)
+                assert any(e.get("Application") == "set" and e.get("Application-Data") == "from_app=yes"
+                           for e in got)
+                assert got[-1].get("variable_from_app") == "yes"
+                assert time.monotonic() - started < 5
+            finally:
+                c.close()
+    finally:
+        worker.join(timeout=5)
+        app.close()
+
+
+def test_bridge_events(switch) -> None:
+    c = RawClient(switch.port)
+    try:
+        c.command("event plain CHANNEL_BRIDGE CHANNEL_UNBRIDGE CHANNEL_HANGUP_COMPLETE")
+        uuid = c.api("originate sim/answer &bridge(sim/answer:0.3/talk:0.5)").split()[1]
+        got = c.events_until(lambda e: e.name == "CHANNEL_HANGUP_COMPLETE" and e.get("Unique-ID") == uuid)
+        bridge = next(e for e in got if e.name == "CHANNEL_BRIDGE")
+        assert bridge.get("Unique-ID") == uuid and bridge.get("Bridge-A-Unique-ID") == uuid
+        peer = bridge.get("Other-Leg-Unique-ID")
+        assert peer and peer == bridge.get("Bridge-B-Unique-ID") and peer != uuid
+        names = [e.name for e in got if e.get("Unique-ID") == uuid]
+        assert names.index("CHANNEL_BRIDGE") < names.index("CHANNEL_UNBRIDGE") < names.index("CHANNEL_HANGUP_COMPLETE")
+    finally:
+        c.close()
