@@ -153,12 +153,21 @@ def test_serve_refuses_a_non_loopback_address_and_says_what_to_do(conf: Path) ->
     assert "not a loopback address" in result.output and "--allow-remote" in result.output
 
 
-def test_default_password_only_when_none_is_given(conf: Path) -> None:
+def test_default_password_only_when_none_is_given_and_a_clean_stop(conf: Path) -> None:
     with running_switch(conf, password=None) as sw:
         c = RawClient(sw.port, password="ClueCon")
-        c.close()
-        err = sw.stop()
-    assert "ClueCon" in err and "HOTLINE_SIM_ESL_PASSWORD" in err
+        try:
+            uuid = c.api("originate sim/answer &park()").split()[1]
+            c.command("event plain CHANNEL_HANGUP")
+            err = sw.stop()
+            hangup = c.events_until(lambda e: e.name == "CHANNEL_HANGUP")[-1]
+            assert hangup.get("Unique-ID") == uuid and hangup.get("Hangup-Cause") == "SYSTEM_SHUTDOWN"
+            notice = c.read()
+            assert notice.content_type == "text/disconnect-notice" and "shut down" in notice.text
+        finally:
+            c.close()
+    assert "ClueCon" in err and "HOTLINE_SIM_ESL_PASSWORD" in err and "stopped" in err
+    assert sw.proc.returncode == 0
 
 
 # ---- api / bgapi ---------------------------------------------------------------------------------------
