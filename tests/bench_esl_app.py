@@ -183,15 +183,21 @@ def _row(label: str, rate: float, lat: list[float], failures: int, cpu_ms: float
 
 def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str) -> dict[str, float]:
     from esl_app.db import init_schema, open_database
+    from esl_app.models import Customer
     from esl_app.seed import seed_customers
 
     database = open_database(db_url, query_timeout_ms=600000)
     init_schema(database)
-    started = time.perf_counter()
-    seed_customers(database, args.customers, with_blacklist=False)
-    seeded = time.perf_counter() - started
+    have = Customer.select().count()
+    if have >= args.customers:
+        print(f"{name}: reusing {have:,} customers already in {db_url}")
+    else:
+        started = time.perf_counter()
+        seed_customers(database, args.customers - have, with_blacklist=False)
+        seeded = time.perf_counter() - started
+        print(f"{name}: seeded {args.customers - have:,} customers in {seeded:.1f} s "
+              f"({(args.customers - have) / seeded:,.0f}/s)")
     database.close()
-    print(f"{name}: seeded {args.customers:,} customers in {seeded:.1f} s ({args.customers / seeded:,.0f}/s)")
 
     callers = _callers(args.customers, args.calls)
     figures: dict[str, float] = {}
@@ -242,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop calls per second")
     parser.add_argument("--open-seconds", type=float, default=5.0)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--sqlite-db", metavar="PATH",
+                        help="keep the SQLite database here and reuse it next time (seeding 1M takes minutes)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
@@ -254,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for backend in args.backends.split(","):
             if backend == "sqlite":
-                bench_backend("sqlite", f"sqlite:///{workdir}/bench.db", args, workdir)
+                path = os.path.abspath(args.sqlite_db) if args.sqlite_db else f"{workdir}/bench.db"
+                bench_backend("sqlite", f"sqlite:///{path}", args, workdir)
             elif backend == "postgres":
                 from tests.esl_app_support.pg import PostgresUnavailable, start_cluster
 
