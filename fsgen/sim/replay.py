@@ -440,6 +440,8 @@ def check_script(rig: Rig, script: CallScript) -> list[Problem]:
             hint="its numbers: " + ", ".join(info.numbers))
 
     def prompt_ok(name: str) -> bool:
+        if name == "music on hold" or name.endswith(".wav"):   # hold music, stock sounds by file name
+            return True
         return name in info.prompts or any(name == os.path.basename(p) or p.endswith("/" + name)
                                            for files in info.prompts.values() for p in files)
 

@@ -124,9 +124,12 @@ def observe(run: Run) -> Observation:
         if event == "api" and leg == "-":
             continue
         if leg != b:
-            if event == "hangup" and any(br.channel == names.get(str(leg)) and br.ended is None
-                                         for br in obs.bridges):
-                obs.timeline.append((t, f"{_party_name(run, names.get(str(leg), ''))} hangs up"))
+            _other_leg(run, obs, r, names)
+            continue
+        if event == "custom" and r.get("subclass") == "conference::maintenance":
+            if r.get("action") == "add-member":
+                obs.timeline.append((t, f"joins conference {r.get('conference_name')} "
+                                        f"({_members(r)})"))
             continue
         if event == "caller_speaks":
             obs.timeline.append((t, f"speaks for {float(r.get('seconds', 0)):g} s"))
@@ -152,6 +155,10 @@ def observe(run: Run) -> Observation:
         elif event == "playback_start":
             if current_app != "say":  # the digits of a say are shown as the say itself
                 pending_play[str(r.get("file"))] = (t, str(r.get("file")))
+        elif event == "displace":   # mixed over what plays (mod_callcenter announcements over the music)
+            spec = str(r.get("file"))
+            total = sum(d for d in (duration_of(run.leg, p) for p in _files(spec)) if d and d != float("inf"))
+            _add_heard(run, obs, spec, t, t + total)
         elif event == "playback_stop":
             spec = str(r.get("file"))
             started = pending_play.pop(spec, None)
@@ -226,10 +233,29 @@ def observe(run: Run) -> Observation:
     elif run.timed_out:
         obs.hung_up_by = "replay (max_seconds)"
     obs.variables = dict(run.leg.variables)
+    obs.heard.sort(key=lambda h: h.t)
     obs.timeline.sort(key=lambda item: item[0])
     if obs.hangup is not None:
         obs.timeline.append((obs.hangup_t or 0.0, f"call ends: {obs.hangup} (hung up by the {obs.hung_up_by})"))
     return obs
+
+
+def _other_leg(run: Run, obs: Observation, r: dict[str, Any], names: dict[str, str]) -> None:
+    """Far ends the switch calls (agents, users, gateways, conference outcalls), by the script's names."""
+    leg, event, t = str(r.get("leg")), r.get("event"), float(r.get("t", 0.0))
+    name = names.get(leg, "")
+    if leg == "a" or not name or (name.startswith("loopback/") and name.endswith("-b")):
+        return
+    party = _party_name(run, name)
+    if event == "create":
+        obs.timeline.append((t, f"switch calls {party}" + (f" ({name})" if party != name else "")))
+    elif event == "answer":
+        obs.timeline.append((t, f"{party} answers"))
+    elif event == "hangup":
+        obs.timeline.append((t, f"{party} hangs up ({r.get('cause')})"))
+    elif event == "custom" and r.get("subclass") == "conference::maintenance" and r.get("action") == "add-member":
+        obs.timeline.append((t, f"{party} joins conference {r.get('conference_name')} "
+                                f"({_members(r)})"))
 
 
 def _last_set(records: list[dict[str, Any]], upto: dict[str, Any], var: str) -> str:
@@ -298,6 +324,9 @@ def _party_name(run: Run, channel: str) -> str:
         keys = {party.name, party.name.split("/")[-1], (party.contact or "").split("/")[-1].split("@")[0]}
         if any(k and (f"/{k}@" in channel or f"sip:{k}@" in channel or channel.endswith("/" + k)) for k in keys):
             return party.name
+    if channel.startswith("loopback/") and channel.endswith("-a"):
+        ext = channel[len("loopback/"):-2]
+        return next((p.name for p in run.script.parties.values() if p.name == ext), ext)
     if channel.startswith("sofia/internal/"):
         return channel[len("sofia/internal/"):].removeprefix("sip:").split("@")[0]
     return channel
@@ -334,3 +363,8 @@ def _esl_note(run: Run) -> str:
     if run.esl_mode == "down":
         return "down (nothing listens; lookups leave hotline_lookup_status=failed)"
     return "live (a real esl_app)"
+
+
+def _members(r: dict[str, Any]) -> str:
+    n = str(r.get("conference_size", "?"))
+    return f"{n} member" + ("" if n == "1" else "s")
