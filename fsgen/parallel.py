@@ -82,7 +82,7 @@ def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> Non
                 put(staging, out.files)
                 rendered.digests.update((rel, sha256(content)) for rel, content in out.files.items())
                 rendered.problems += out.problems
-                out.files = {}
+                out.files, out.queues = {}, []  # the main process needs only queues_xml
                 rendered.outputs.append((flow.name, out))
             rendered.cpu = time.process_time() - started
             conn.send(("rendered", rendered))

@@ -108,6 +108,7 @@ class FlowOutput:
 
     files: dict[str, bytes]
     queues: list[QueueView]
+    queues_xml: str  # the flow's <queue> elements (rendered here, joined by render_shared)
     agents: list[m.Agent]
     tiers: list[dict[str, Any]]
     problems: list[Problem]
@@ -118,7 +119,7 @@ def render_flow(flow: m.Flow, timezones: dict[str, str | None], environ: Mapping
     tpl = _env()
     planner = FlowPlanner(flow, timezones)
     plan = planner.plan()
-    out = FlowOutput({f"dialplan/{flow.context}.xml": render_context(flow, plan).encode()}, [], [], [], [])
+    out = FlowOutput({f"dialplan/{flow.context}.xml": render_context(flow, plan).encode()}, [], "", [], [], [])
     if flow.numbers:
         text = tpl.get_template("public.xml.j2").render(
             flow=flow, expression=public_expression([n for n, _ in flow.numbers]))
@@ -128,6 +129,8 @@ def render_flow(flow: m.Flow, timezones: dict[str, str | None], environ: Mapping
         for a in q.agents:
             out.agents.append(a)
             out.tiers.append({"agent": a.name, "queue": q.queue_name, "level": a.level, "position": a.position})
+    if out.queues:
+        out.queues_xml = tpl.get_template("callcenter_queues.xml.j2").render(queues=out.queues).rstrip("\n")
     for box in flow.mailboxes.values():
         password = "$${default_password}"
         if box.pin_env:
@@ -148,11 +151,12 @@ def render_flow(flow: m.Flow, timezones: dict[str, str | None], environ: Mapping
 
 def render_shared(outputs: Iterable[FlowOutput]) -> dict[str, bytes]:
     """Files made of every flow: callcenter.conf.xml (outputs in flow-name order)."""
-    queues: list[QueueView] = []
+    queues: list[Markup] = []
     agents: dict[str, m.Agent] = {}
     tiers: list[dict[str, Any]] = []
     for out in outputs:
-        queues += out.queues
+        if out.queues_xml:
+            queues.append(Markup(out.queues_xml))  # already escaped by its template
         for a in out.agents:
             agents.setdefault(a.name, a)
         tiers += out.tiers
