@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -47,16 +48,17 @@ def sounds(tmp_path: Path) -> Path:
     d = tmp_path / "sounds"
     write_wav(d / "hold.wav", 2.0)
     write_wav(d / "announce.wav", 1.0)
+    write_wav(d / "long.wav", 30.0)
     return d
 
 
 def make_sim(tmp_path: Path, sounds: Path, params: dict[str, str] | None = None,
              agents: list[dict[str, str]] | None = None, tiers: list[tuple[str, int, int]] | None = None,
-             parties: dict[str, dict] | None = None):
+             parties: dict[str, dict] | None = None, files: dict[str, str] | None = None):
     q = {"strategy": "longest-idle-agent", "moh-sound": "$${ref_sounds}/hold.wav", "time-base-score": "system"}
     q.update(params or {})
     conf = make_conf(tmp_path / "conf", DIALPLAN, files={
-        "autoload_configs/callcenter.conf.xml": callcenter_conf(q, agents or [], tiers or [])})
+        "autoload_configs/callcenter.conf.xml": callcenter_conf(q, agents or [], tiers or []), **(files or {})})
     sim = simulator(conf, sounds=sounds)
     for name, how in (parties or {}).items():
         sim.remote_parties.append(RemoteParty(f"{name}@127.0.0.1", dest=name, **how))
@@ -323,3 +325,48 @@ def test_unknown_queue_returns_at_once(tmp_path: Path, sounds: Path) -> None:
     res = results(sim)["2000"]
     assert res["cause"] == "" and res["t"] == 0.0
     assert any("Queue missing@default not found" in str(r.get("text")) for r in sim.trace.records)
+
+
+def test_user_contact_unregistered_then_registered(tmp_path: Path, sounds: Path) -> None:
+    user_agent = agent("1001", contact="user/1001@${domain}")
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "20"}, agents=[user_agent], tiers=[("1001", 1, 1)],
+                   parties={"1001": {"ring": 1.0, "talk": 1.0}},
+                   files={"directory/default/u1001.xml": '<include><user id="1001"/></include>'})
+    sim.engine.call_at(8.0, sim.registrations.__setitem__, "1001@127.0.0.1", "sofia/internal/sip:1001@127.0.0.1:5060")
+    run_calls(sim, [(0.0, "2000", {})])
+    fails = cc_events(sim, "bridge-agent-fail")
+    assert [f["hangup_cause"] for f in fails] == ["USER_NOT_REGISTERED", "USER_NOT_REGISTERED"]
+    # USER_NOT_REGISTERED puts the agent to sleep for 5 s (whole seconds): offered at 0, ~5 and ~10
+    offers = [r["t"] for r in cc_events(sim, "agent-offering")]
+    assert len(offers) == 3 and all(5.0 <= b - a <= 6.1 for a, b in pairwise(offers))
+    assert results(sim)["2000"]["agent"] == "1001"
+
+
+def test_loopback_contact_needs_a_real_channel_behind_it(tmp_path: Path, sounds: Path) -> None:
+    extra = """
+<context name="agents">
+  <extension name="desk"><condition field="destination_number" expression="^desk$">
+    <action application="bridge" data="sofia/test/sip:deskphone@127.0.0.1"/></condition></extension>
+  <extension name="bot"><condition field="destination_number" expression="^bot$">
+    <action application="answer"/><action application="playback" data="$${ref_sounds}/long.wav"/></condition></extension>
+</context>"""
+    q = {"strategy": "top-down", "moh-sound": "$${ref_sounds}/hold.wav"}
+    agents = [agent("bot", contact="loopback/bot/agents"), agent("desk", contact="loopback/desk/agents")]
+    conf = make_conf(tmp_path / "conf", DIALPLAN + extra, files={
+        "autoload_configs/callcenter.conf.xml": callcenter_conf(q, agents, [("bot", 1, 1), ("desk", 1, 2)])})
+    sim = simulator(conf, sounds=sounds)
+    sim.remote_parties.append(RemoteParty("deskphone@127.0.0.1", dest="deskphone", ring=1.0, talk=2.0))
+    run_calls(sim, [(0.0, "2000", {})])
+    fails = cc_events(sim, "bridge-agent-fail")
+    assert [f["agent"] for f in fails] == ["bot"]
+    bot_hangups = [r for r in sim.trace.records if r["event"] == "hangup" and r.get("cause") == "DESTINATION_OUT_OF_ORDER"]
+    assert bot_hangups and 4.9 <= bot_hangups[0]["t"] <= 5.2   # 5 s without a bridged channel behind the loopback
+    assert sim.modules["callcenter"].agents["bot"].no_answer_count == 1
+    assert results(sim)["2000"]["agent"] == "desk"
+    start = cc_events(sim, "bridge-agent-start")[0]
+    leg_names = {r["leg"]: r["name"] for r in sim.trace.records if r["event"] == "create"}
+    assert leg_names[start["agent_leg"]] == "sofia/test/deskphone@127.0.0.1"
+    # the caller is bridged to the desk phone itself; the loopback pair leaves its bridge and ends
+    desk_b = next(leg for leg, name in leg_names.items() if name == "loopback/desk-b")
+    assert [p[0] for p in projection(sim, desk_b)][-3:] == ["bridge", "unbridge", "hangup"]
+    assert not sim.channels

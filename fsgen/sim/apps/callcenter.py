@@ -1085,6 +1085,8 @@ class CallCenter:
             return
         chan.emit("execute", app="uuid_bridge", data=agent.uuid)
         agent.emit("execute", app="uuid_bridge", data=chan.uuid)
+        if agent.bridged is not None and agent.bridged is not chan:
+            agent.bridged.post("break")   # the agent channel leaves the bridge it was in (loopback agents)
         agent.post("cc_bridged")
         try:
             how = yield from bridge_channels(chan, agent)
