@@ -370,3 +370,37 @@ def test_loopback_contact_needs_a_real_channel_behind_it(tmp_path: Path, sounds:
     desk_b = next(leg for leg, name in leg_names.items() if name == "loopback/desk-b")
     assert [p[0] for p in projection(sim, desk_b)][-3:] == ["bridge", "unbridge", "hangup"]
     assert not sim.channels
+
+
+@pytest.mark.parametrize(("cause", "field", "expected_gap"), [("USER_BUSY", "busy_delay_time", 8),
+                                                              ("CALL_REJECTED", "reject_delay_time", 6)])
+def test_busy_and_reject_delays(tmp_path: Path, sounds: Path, cause: str, field: str, expected_gap: int) -> None:
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "12"},
+                   agents=[agent("agent1", busy_delay_time="8", reject_delay_time="6", no_answer_delay_time="3")],
+                   tiers=[("agent1", 1, 1)], parties={"agent1": {"ring": 0.5, "answer": False, "cause": cause}})
+    run_calls(sim, [(0.0, "2000", {})])
+    offers = [r["t"] for r in cc_events(sim, "agent-offering")]
+    assert len(offers) >= 2
+    assert expected_gap <= offers[1] - offers[0] <= expected_gap + 1.1   # ready_time in whole seconds
+    a1 = sim.modules["callcenter"].agents["agent1"]
+    assert a1.no_answer_count == 0 and a1.status == "Available"    # busy/reject are not no-answers
+
+
+@pytest.mark.parametrize(("multiply", "earliest"), [("false", 5.0), ("true", 10.0)])
+def test_tier_rules_hold_the_next_level_back(tmp_path: Path, sounds: Path, multiply: str, earliest: float) -> None:
+    sim = make_sim(tmp_path, sounds, params={"tier-rules-apply": "true", "tier-rule-wait-second": "5",
+                                             "tier-rule-wait-multiply-level": multiply},
+                   agents=[agent("agent1", status="On Break"), agent("agent2")],
+                   tiers=[("agent1", 1, 1), ("agent2", 2, 1)], parties={"agent2": {"ring": 0.5, "talk": 1.0}})
+    run_calls(sim, [(0.0, "2000", {})])
+    (offer,) = cc_events(sim, "agent-offering")
+    assert offer["agent"] == "agent2"
+    assert earliest <= offer["t"] <= earliest + 1.1
+
+
+def test_tier_rules_skip_an_empty_level_at_once(tmp_path: Path, sounds: Path) -> None:
+    sim = make_sim(tmp_path, sounds, params={"tier-rules-apply": "true", "tier-rule-wait-second": "30"},
+                   agents=[agent("agent1", status="Logged Out"), agent("agent2")],
+                   tiers=[("agent1", 1, 1), ("agent2", 2, 1)], parties={"agent2": {"ring": 0.5, "talk": 1.0}})
+    run_calls(sim, [(0.0, "2000", {})])
+    assert cc_events(sim, "agent-offering")[0]["t"] < 0.2   # no logged-in agent at level 1: no wait
