@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
+from gevent.lock import BoundedSemaphore
 from gevent.socket import wait_read, wait_write
 
 
@@ -38,6 +39,8 @@ class CooperativeReader:
         self.params = {k: v for k, v in connect_params.items() if v is not None}
         self.size = size
         self._idle: list[Any] = []
+        # At most `size` connections at once; a greenlet beyond that waits (inside its deadline).
+        self._slots = BoundedSemaphore(size)
 
     def _connect(self) -> Any:
         conn = psycopg2.connect(dbname=self.database, async_=1, **self.params)
@@ -49,6 +52,10 @@ class CooperativeReader:
         return conn
 
     def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._slots:
+            return self._rows(sql, params)
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         conn = self._idle.pop() if self._idle else self._connect()
         try:
             cursor = conn.cursor()
@@ -61,10 +68,7 @@ class CooperativeReader:
             with contextlib.suppress(Exception):
                 conn.close()
             raise
-        if len(self._idle) < self.size:
-            self._idle.append(conn)
-        else:
-            conn.close()
+        self._idle.append(conn)
         return rows
 
     def close(self) -> None:
