@@ -1,13 +1,17 @@
 """A scripted stand-in for esl_app: answers a call script's ``lookups:`` over the real outbound
 Event Socket protocol, from an ephemeral port on 127.0.0.1.
 
-It does on the wire what esl_app does (LOOKUP_CONTRACT.md): ``connect`` (the reply carries the
-channel data, among it ``variable_hotline_lookup``), ``myevents``, ``linger``, ``resume``, one
-``sendmsg`` ``execute set name=value`` per variable (``event-lock: true``), ``set
+On the wire it does what esl_app does (LOOKUP_CONTRACT.md): ``connect`` (the reply carries the
+channel data, among it ``variable_hotline_lookup``), ``linger``, ``resume``, one ``sendmsg``
+``execute set name=value`` per variable (``event-lock: true``), ``set
 hotline_lookup_status=ok|failed``, optionally ``execute hangup CAUSE`` (a rejected blacklisted
-caller), and once the last command's CHANNEL_EXECUTE_COMPLETE arrived, ``exit``.  The answers
-come from the script: a lookup it does not list fails, a list of answers is used one per hop
-(the last one repeats: a PIN wrong, then right).
+caller), then ``exit``.  Unlike esl_app it sends all of that in one write and subscribes to no
+events: it has nothing to wait for, since FreeSWITCH runs the queued ``sendmsg`` commands before
+the dialplan goes on (mod_event_socket parses the session's pending events when the socket
+application returns), and skipping the events (each carries every channel variable) keeps a
+lookup hop at a fraction of a millisecond.  The answers come from the script: a lookup it does
+not list fails, a list of answers is used one per hop (the last one repeats: a PIN wrong, then
+right).
 
 It runs inside the simulator's event loop as one more I/O poller (``Engine.io``) instead of a
 thread: the switch side and this side take turns on the same clock, so a call with lookups stays
@@ -21,6 +25,7 @@ import selectors
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from esl_app import protocol as P
 
@@ -50,7 +55,6 @@ class _Conn:
         self.reader = P.Reader(P.MESSAGES)
         self.state = "connect"
         self.uuid = ""
-        self.last_exec: str | None = None
         self.exec_seq = 0
         self.closed = False
         self.send(P.encode_command("connect"))
@@ -76,31 +80,28 @@ class _Conn:
     def on_message(self, msg: P.Message) -> None:
         ctype = msg.content_type
         if self.state == "connect" and ctype == "command/reply":
-            data = P.decoded_headers(msg)
-            self.uuid = data.get("Unique-ID", "")
-            names = [n.strip() for n in data.get("variable_hotline_lookup", "").split(",") if n.strip()]
+            # the reply carries every channel variable; decode only the two this stand-in reads
+            self.uuid = unquote(msg.get("Unique-ID") or "")
+            wanted = unquote(msg.get("variable_hotline_lookup") or "")
+            names = [n.strip() for n in wanted.split(",") if n.strip()]
             self.state = "running"
-            self.send(P.encode_command("myevents") + P.encode_command("linger") + P.encode_command("resume"))
-            self.run_lookups(names, data)
-        elif ctype == "text/event-plain" and self.last_exec is not None:
-            ev = P.parse_event_plain(msg.body)
-            if isinstance(ev, P.Event) and ev.name == "CHANNEL_EXECUTE_COMPLETE" \
-                    and ev.get("Application-UUID") == self.last_exec:
-                self.last_exec = None
-                self.send(P.encode_command("exit"))
+            out = [P.encode_command("linger"), P.encode_command("resume")]
+            out += self.run_lookups(names)
+            out.append(P.encode_command("exit"))
+            self.send(b"".join(out))
         elif ctype == "text/disconnect-notice":
             self.close()
 
-    def execute(self, app: str, arg: str) -> None:
+    def execute(self, app: str, arg: str) -> bytes:
         self.exec_seq += 1
-        tag = f"hotline-replay-{self.exec_seq}"
-        self.last_exec = tag
-        self.send(P.encode_command(f"sendmsg {self.uuid}", [
+        return P.encode_command(f"sendmsg {self.uuid}", [
             ("call-command", "execute"), ("execute-app-name", app), ("execute-app-arg", arg),
-            ("event-lock", "true"), ("Event-UUID", tag)]))
+            ("event-lock", "true"), ("Event-UUID", f"hotline-replay-{self.exec_seq}")])
 
-    def run_lookups(self, names: list[str], data: dict[str, str]) -> None:
+    def run_lookups(self, names: list[str]) -> list[bytes]:
+        """The commands answering ``names`` (set ..., hotline_lookup_status, maybe hangup)."""
         hop = Hop(self.uuid, names)
+        out: list[bytes] = []
         failed = not names
         for name in names:
             answer = self.stub.next_answer(name)
@@ -112,12 +113,13 @@ class _Conn:
                     hop.hangup = value
                     continue
                 hop.variables[var] = value
-                self.execute("set", f"{var}={value}")
+                out.append(self.execute("set", f"{var}={value}"))
         hop.status = "failed" if failed else "ok"
-        self.execute("set", f"hotline_lookup_status={hop.status}")
+        out.append(self.execute("set", f"hotline_lookup_status={hop.status}"))
         if hop.hangup:
-            self.execute("hangup", hop.hangup)
+            out.append(self.execute("hangup", hop.hangup))
         self.stub.hops.append(hop)
+        return out
 
     def close(self) -> None:
         if self.closed:

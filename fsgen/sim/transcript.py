@@ -128,8 +128,8 @@ def observe(run: Run) -> Observation:
             continue
         if event == "custom" and r.get("subclass") == "conference::maintenance":
             if r.get("action") == "add-member":
-                obs.timeline.append((t, f"joins conference {r.get('conference_name')} "
-                                        f"({_members(r)})"))
+                room = r.get("conference_name")
+                obs.timeline.append((t, f"joins conference {room} ({_members(r)})"))
             continue
         if event == "caller_speaks":
             obs.timeline.append((t, f"speaks for {float(r.get('seconds', 0)):g} s"))
@@ -254,8 +254,8 @@ def _other_leg(run: Run, obs: Observation, r: dict[str, Any], names: dict[str, s
     elif event == "hangup":
         obs.timeline.append((t, f"{party} hangs up ({r.get('cause')})"))
     elif event == "custom" and r.get("subclass") == "conference::maintenance" and r.get("action") == "add-member":
-        obs.timeline.append((t, f"{party} joins conference {r.get('conference_name')} "
-                                f"({_members(r)})"))
+        room = r.get("conference_name")
+        obs.timeline.append((t, f"{party} joins conference {room} ({_members(r)})"))
 
 
 def _last_set(records: list[dict[str, Any]], upto: dict[str, Any], var: str) -> str:
