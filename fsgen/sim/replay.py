@@ -373,7 +373,7 @@ _RENDERED_RE = re.compile(r"^(?P<flow>[a-z][a-z0-9_]*)/(?P<id>[A-Za-z0-9_]+)\.(?
 
 def _guess_prompts(flows: dict[str, FlowInfo], sounds: Path) -> dict[str, PromptRef]:
     """Without the flow sources: ``hotline/<flow>/<id>.<lang>.wav`` is a text prompt, any other
-    file under ``hotline/`` is known by its path there."""
+    file under ``hotline/`` is known by its file name without ``.wav``."""
     prompt_of: dict[str, PromptRef] = {}
     base = str(sounds / "hotline") + "/"
     for info in flows.values():
@@ -382,7 +382,8 @@ def _guess_prompts(flows: dict[str, FlowInfo], sounds: Path) -> dict[str, Prompt
                 continue
             rel = path[len(base):]
             m = _RENDERED_RE.match(rel)
-            ref = PromptRef(info.name, m.group("id"), m.group("lang")) if m else PromptRef(info.name, rel, None)
+            ref = PromptRef(info.name, m.group("id"), m.group("lang")) if m else \
+                PromptRef(info.name, os.path.splitext(os.path.basename(rel))[0], None)
             prompt_of[path] = ref
             info.prompts.setdefault(ref.id, []).append(path)
     return prompt_of
@@ -651,8 +652,10 @@ def _remote(party: Party, match: str) -> RemoteParty:
 
 
 def _schedule_presses(sim: Simulator, party: Party, matches: list[str]) -> None:
+    names = [mt.replace("sip:", "/") for mt in matches]   # sofia channel names drop the "sip:"
+
     def on_event(chan: Channel, event: str, fields: dict[str, Any]) -> None:
-        if event == "answer" and any(mt in chan.name for mt in matches):
+        if event == "answer" and any(mt in chan.name for mt in names):
             for at, digits in party.presses:
                 for i, digit in enumerate(digits):
                     sim.engine.call_later(at + i * DIGIT_GAP, chan.receive_dtmf, digit)

@@ -221,7 +221,7 @@ def _step(node: YNode, index: int) -> Step:
         step.seconds = _number(value, action)
     elif not (isinstance(value, YScalar) and value.value in (True, None)):
         raise _Bad(value.loc, "write '- hangup', or 'hangup:' followed by a timing key on the next line")
-    triggers = [k for k in TRIGGERS if k in m.items]
+    triggers = sorted((k for k in TRIGGERS if k in m.items), key=lambda k: m.key_loc(k))
     if len(triggers) > 1:
         raise _Bad(m.key_loc(triggers[1]), f"{what} has two timings ({', '.join(triggers)}); use one")
     if triggers:
