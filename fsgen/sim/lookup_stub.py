@@ -55,6 +55,7 @@ class _Conn:
         self.reader = P.Reader(P.MESSAGES)
         self.state = "connect"
         self.uuid = ""
+        self.caller = ""
         self.exec_seq = 0
         self.closed = False
         self.send(P.encode_command("connect"))
@@ -82,6 +83,7 @@ class _Conn:
         if self.state == "connect" and ctype == "command/reply":
             # the reply carries every channel variable; decode only the two this stand-in reads
             self.uuid = unquote(msg.get("Unique-ID") or "")
+            self.caller = unquote(msg.get("Caller-Caller-ID-Number") or "")
             wanted = unquote(msg.get("variable_hotline_lookup") or "")
             names = [n.strip() for n in wanted.split(",") if n.strip()]
             self.state = "running"
@@ -104,7 +106,7 @@ class _Conn:
         out: list[bytes] = []
         failed = not names
         for name in names:
-            answer = self.stub.next_answer(name)
+            answer = self.stub.next_answer(self.caller, name)
             if answer is None:
                 failed = True
                 continue
@@ -147,16 +149,20 @@ class LookupStub:
         self.conns: set[_Conn] = set()
         self.sim: Simulator | None = None
         self.answers: Answers = {}
+        self.by_caller: dict[str, Answers] = {}
         self.used: dict[str, int] = {}
         self.hops: list[Hop] = []
         self.closed = False
 
     # ---- per call ---------------------------------------------------------------------------------
-    def attach(self, sim: Simulator, answers: Answers, targets: list[tuple[str, int]]) -> None:
-        """Serve ``sim``'s ``socket`` apps that aim at ``targets`` with ``answers``."""
+    def attach(self, sim: Simulator, answers: Answers, targets: list[tuple[str, int]],
+               by_caller: dict[str, Answers] | None = None) -> None:
+        """Serve ``sim``'s ``socket`` apps that aim at ``targets`` with ``answers`` (or, for a
+        caller ID listed in ``by_caller``, with that caller's answers)."""
         self.detach()
         self.sim = sim
         self.answers = answers
+        self.by_caller = dict(by_caller or {})
         self.used = {}
         self.hops = []
         for target in targets:
@@ -170,12 +176,13 @@ class LookupStub:
             self.sim.engine.io.remove(self)
         self.sim = None
 
-    def next_answer(self, name: str) -> dict[str, str] | None:
-        spec = self.answers.get(name)
+    def next_answer(self, caller: str, name: str) -> dict[str, str] | None:
+        spec = self.by_caller.get(caller, self.answers).get(name)
         if spec is None or spec == "failed":
             return None
-        n = self.used.get(name, 0)
-        self.used[name] = n + 1
+        key = f"{caller}/{name}"
+        n = self.used.get(key, 0)
+        self.used[key] = n + 1
         return spec[min(n, len(spec) - 1)]  # type: ignore[index]
 
     def forget(self, conn: _Conn) -> None:

@@ -524,6 +524,7 @@ class Run:
     wall_seconds: float = 0.0
     timed_out: bool = False
     caller_hung_up_at: float | None = None
+    others: list[tuple[Any, Channel, list[StepLog]]] = field(default_factory=list)
 
 
 def _zone(info: FlowInfo) -> tuple[str, Any]:
@@ -549,7 +550,7 @@ def run_call(rig: Rig, script: CallScript, *, esl_port: int | None = None) -> Ru
     stub: LookupStub | None = None
     if script.esl_app == "stub":
         stub = rig.stub()
-        stub.attach(sim, dict(script.lookups), targets)
+        stub.attach(sim, dict(script.lookups), targets, {o.caller: dict(o.lookups) for o in script.others})
     elif script.esl_app == "down":
         for target in targets:
             sim.esl_redirect[target] = ("127.0.0.1", rig.dead_port().port)
@@ -567,7 +568,9 @@ def run_call(rig: Rig, script: CallScript, *, esl_port: int | None = None) -> Ru
     a, b = loopback_pair(sim, dest, context, script.caller, script.caller_name, variables, harness=True)
     run = Run(script, rig, info, sim, a, b, start, zone_name, dest, [StepLog(s) for s in script.steps],
               script.esl_app)
-    a.task = sim.engine.spawn(_caller(run), "caller:" + a.name, a)
+    a.task = sim.engine.spawn(_caller(run, a, b, run.steps), "caller:" + a.name, a)
+    for other in script.others:
+        sim.engine.call_at(other.start, _place_other, run, other, dest, context)
     started = _time.perf_counter()
     try:
         sim.run(until=script.max_seconds, stop=lambda: sim.engine.now > 0 and not sim.channels)
@@ -584,6 +587,16 @@ def run_call(rig: Rig, script: CallScript, *, esl_port: int | None = None) -> Ru
     sim.trace.meta(start_time=start.replace(tzinfo=zone).isoformat(), start_epoch=epoch, tz=zone_name,
                    script=script.file, call=script.title, simulator="hotline replay")
     return run
+
+
+def _place_other(run: Run, other: Any, dest: str, context: str) -> None:
+    """Another caller of the same hotline, in the same switch (see ``others:``)."""
+    variables = {"origination_caller_id_number": other.caller, "origination_caller_id_name": other.caller_name,
+                 "loopback_bowout": "false"}
+    a, b = loopback_pair(run.sim, dest, context, other.caller, other.caller_name, variables, harness=True)
+    logs = [StepLog(s) for s in other.steps]
+    run.others.append((other, b, logs))
+    a.task = run.sim.engine.spawn(_caller(run, a, b, logs, main=False), "caller:" + a.name, a)
 
 
 def _setup_parties(rig: Rig, sim: Simulator, conf: Conf, script: CallScript) -> None:
@@ -690,9 +703,9 @@ def prompt_window(run: Run, spec: str, t_start: float, name: str) -> tuple[float
     return None
 
 
-def _caller(run: Run) -> Generator[Any, Any, None]:
-    """The caller (leg a): waits for the answer, then does the steps in order."""
-    a, b, sim = run.caller, run.leg, run.sim
+def _caller(run: Run, a: Channel, b: Channel, logs: list[StepLog], main: bool = True) -> Generator[Any, Any, None]:
+    """A caller (leg a of its loopback pair): waits for the answer, then does the steps in order."""
+    sim = run.sim
     records = sim.trace.records
     def kick(chan: Channel, event: str, fields: dict[str, Any]) -> None:
         if event in ("playback_start", "route"):
@@ -709,7 +722,7 @@ def _caller(run: Run) -> Generator[Any, Any, None]:
     b_label = sim.trace.leg(b)
     cursor = len(records)
     prev_t = sim.engine.now
-    for log in run.steps:
+    for log in logs:
         step = log.step
         when: float | None = sim.engine.now
         if step.trigger == "at":
@@ -749,7 +762,8 @@ def _caller(run: Run) -> Generator[Any, Any, None]:
             yield from execute(a, "playback", f"tone_stream://%({round(step.seconds * 1000)},0,300)")
         else:
             log.t = sim.engine.now
-            run.caller_hung_up_at = sim.engine.now
+            if main:
+                run.caller_hung_up_at = sim.engine.now
             a.hangup("NORMAL_CLEARING")
             return
         cursor = len(records)
@@ -848,6 +862,8 @@ def replay_script(rig: Rig, script: CallScript, *, esl_port: int | None = None) 
     obs = observe(run)
     missed = [f"step '{log.step.describe()}' ({log.step.loc}) {log.note}"
               for log in run.steps if log.t is None and not log.step.optional]
+    missed += [f"caller {other.caller}: step '{log.step.describe()}' ({log.step.loc}) {log.note}"
+               for other, _b, logs in run.others for log in logs if log.t is None and not log.step.optional]
     failures = check(script, obs, missed)
     n = _count_expectations(script)
     if failures:

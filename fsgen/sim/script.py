@@ -113,6 +113,18 @@ class Expect:
 
 
 @dataclass
+class OtherCaller:
+    """Someone else calling the same hotline during the replay (queue positions, VIP first)."""
+
+    caller: str
+    caller_name: str
+    start: float                     # seconds after the scripted call was placed
+    loc: Loc
+    lookups: dict[str, list[dict[str, str]] | str] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass
 class CallScript:
     title: str
     file: str
@@ -129,6 +141,7 @@ class CallScript:
     parties: dict[str, Party] = field(default_factory=dict)
     expect: Expect | None = None
     max_seconds: float = DEFAULT_MAX_SECONDS
+    others: list[OtherCaller] = field(default_factory=list)
     locs: dict[str, Loc] = field(default_factory=dict)
 
     def where(self, key: str) -> Loc:
@@ -398,7 +411,35 @@ def _time(node: YNode) -> datetime:
 
 
 _CALL_KEYS = ("call", "flow", "to", "context", "from", "at", "esl_app", "lookups", "steps", "parties", "expect",
-              "max_seconds")
+              "max_seconds", "others")
+
+
+def _caller_id(node: YNode) -> tuple[str | None, str | None]:
+    if isinstance(node, YMap):
+        _keys(node, ("number", "name"), "from")
+        number = _text(node.get("number"), "from number") if "number" in node.items else None  # type: ignore[arg-type]
+        name = _text(node.get("name"), "from name") if "name" in node.items else None  # type: ignore[arg-type]
+        return number, name
+    return _text(node, "from"), None
+
+
+def _other(node: YNode, index: int) -> OtherCaller:
+    what = f"other caller {index}"
+    m = _map(node, what)
+    _keys(m, ("from", "at", "lookups", "steps"), what)
+    if "from" not in m.items:
+        raise _Bad(m.loc, f"{what} needs 'from:' (its number: esl_app answers it by caller ID)")
+    number, name = _caller_id(m.get("from"))  # type: ignore[arg-type]
+    if not number:
+        raise _Bad(m.key_loc("from"), f"{what} needs a number")
+    other = OtherCaller(number, name or f"Caller {index}", 0.0, m.loc)
+    if "at" in m.items:
+        other.start = _number(m.get("at"), "at")  # type: ignore[arg-type]
+    if "lookups" in m.items:
+        other.lookups = _lookups(m.get("lookups"))  # type: ignore[arg-type]
+    if "steps" in m.items:
+        other.steps = [_step(item, i + 1) for i, item in enumerate(_seq(m.get("steps"), "steps").items)]  # type: ignore[arg-type]
+    return other
 
 
 def _call(m: YMap, file: str) -> CallScript:
@@ -413,16 +454,9 @@ def _call(m: YMap, file: str) -> CallScript:
     if script.flow is None and script.to is None:
         raise _Bad(m.loc, "say which hotline is called: 'flow: <name>' (its first number is dialled) or 'to: <DID>'")
     if "from" in m.items:
-        f = m.get("from")
-        assert f is not None
-        if isinstance(f, YMap):
-            _keys(f, ("number", "name"), "from")
-            if "number" in f.items:
-                script.caller = _text(f.get("number"), "from number")  # type: ignore[arg-type]
-            if "name" in f.items:
-                script.caller_name = _text(f.get("name"), "from name")  # type: ignore[arg-type]
-        else:
-            script.caller = _text(f, "from")
+        number, name = _caller_id(m.get("from"))  # type: ignore[arg-type]
+        script.caller = number or script.caller
+        script.caller_name = name or script.caller_name
     if "at" in m.items:
         script.at = _time(m.get("at"))  # type: ignore[arg-type]
     if "esl_app" in m.items:
@@ -456,6 +490,16 @@ def _call(m: YMap, file: str) -> CallScript:
                 script.parties.setdefault(name, Party(name, kloc, answers_after=None, no_answer=True)).status = status
     if "expect" in m.items:
         script.expect = _expect(m.get("expect"))  # type: ignore[arg-type]
+    if "others" in m.items:
+        seq = _seq(m.get("others"), "others")  # type: ignore[arg-type]
+        script.others = [_other(item, i + 1) for i, item in enumerate(seq.items)]
+        numbers = [script.caller] + [o.caller for o in script.others]
+        for o in script.others:
+            if numbers.count(o.caller) > 1:
+                raise _Bad(o.loc, f"caller {o.caller} appears twice; every caller of a replay needs its own number",
+                           hint="esl_app answers each caller by its number")
+            if o.lookups and script.esl_app != "stub":
+                raise _Bad(o.loc, f"lookups are answered by the stub; esl_app is '{script.esl_app}'")
     if "max_seconds" in m.items:
         script.max_seconds = _number(m.get("max_seconds"), "max_seconds", 1.0)  # type: ignore[arg-type]
     return script

@@ -106,6 +106,9 @@ def observe(run: Run) -> Observation:
     obs = Observation()
     trace = run.sim.trace
     b = trace.leg(run.leg)
+    # with other callers in the replay, only the far ends this caller was bridged to are shown
+    peers = {str(r.get("other")) for r in trace.records if r.get("leg") == b and r.get("event") == "bridge"}
+    shown = (lambda label: label in peers) if run.others else (lambda label: True)
     names: dict[str, str] = {}
     socket_open: Lookup | None = None
     vm_open: tuple[float, str] | None = None
@@ -124,7 +127,8 @@ def observe(run: Run) -> Observation:
         if event == "api" and leg == "-":
             continue
         if leg != b:
-            _other_leg(run, obs, r, names)
+            if shown(str(leg)):
+                _other_leg(run, obs, r, names)
             continue
         if event == "custom" and r.get("subclass") == "conference::maintenance":
             if r.get("action") == "add-member":
@@ -237,6 +241,7 @@ def observe(run: Run) -> Observation:
     obs.timeline.sort(key=lambda item: item[0])
     if obs.hangup is not None:
         obs.timeline.append((obs.hangup_t or 0.0, f"call ends: {obs.hangup} (hung up by the {obs.hung_up_by})"))
+        obs.timeline.sort(key=lambda item: item[0])
     return obs
 
 
@@ -333,9 +338,44 @@ def _party_name(run: Run, channel: str) -> str:
 
 
 def _position(run: Run, queue: str, t: float) -> int:
-    """1 + callers of this replay waiting in ``queue`` with a higher mod_callcenter score at ``t``
-    (score = cc_base_score + seconds waited, time-base-score system)."""
-    return 1
+    """Where mod_callcenter puts the caller among the callers of this replay (``others:``)
+    waiting in ``queue`` when it joins: members are served by score, highest first, and with
+    ``time-base-score system`` a member's score is its ``cc_base_score`` plus the seconds it has
+    waited, so a caller who joins now is behind everyone whose score is at least its own."""
+    mine = _base_score(run.leg)
+    ahead = 0
+    for _other, leg, _logs in run.others:
+        waiting = _waiting_since(run, leg, queue, t)
+        if waiting is not None and _base_score(leg) + (t - waiting) >= mine:
+            ahead += 1
+    return ahead + 1
+
+
+def _base_score(chan: Any) -> float:
+    try:
+        return float(chan.variables.get("cc_base_score") or 0)
+    except ValueError:
+        return 0.0
+
+
+def _waiting_since(run: Run, leg: Any, queue: str, t: float) -> float | None:
+    """When ``leg`` joined ``queue`` if it is still waiting there at ``t`` (not yet bridged to an
+    agent, hung up or gone on in the dialplan), else None."""
+    label = run.sim.trace.leg_of_uuid(leg.uuid)
+    joined: float | None = None
+    for r in run.sim.trace.records:
+        if r["t"] > t:
+            break
+        if r.get("leg") != label:
+            continue
+        if r.get("event") == "execute":
+            if r.get("app") == "callcenter" and str(r.get("data") or "").split()[:1] == [queue]:
+                joined = r["t"]
+            elif joined is not None:
+                joined = None   # the dialplan went on: it left the queue
+        elif r.get("event") in ("bridge", "hangup") and joined is not None:
+            joined = None
+    return joined
 
 
 def render(run: Run, obs: Observation, verdict: list[str] | None = None) -> str:
