@@ -357,3 +357,65 @@ def test_text_prompts_default_ignores_rendered_wavs(tmp_path: Path) -> None:
         rendered = replay_call(script, rig=rig)
     assert stable.observation.hangup_t == pytest.approx(2.0)
     assert rendered.observation.hangup_t == pytest.approx(7.0)
+
+
+# ---- a real esl_app ------------------------------------------------------------------------------------------
+@pytest.fixture
+def live_esl_app(tmp_path: Path) -> Iterator[int]:
+    """esl_app serving a SQLite database with one platinum customer (13912345678) on 127.0.0.1:<free>."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from esl_app.db import init_schema, open_database
+    from tests.esl_app_support.data import add_bill, add_customer
+
+    url = f"sqlite:///{tmp_path}/hotline.db"
+    db = open_database(url)
+    init_schema(db)
+    customer = add_customer("周总", "950123", ["13912345678"], tier="platinum", agent="1002")
+    add_bill(customer, "88.00", 3)
+    db.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "hotline.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    env = dict(os.environ, HOTLINE_DB_URL=url, HOTLINE_ESL_HOST="127.0.0.1", HOTLINE_ESL_PORT=str(port),
+               HOTLINE_CONFIG=str(config))
+    log = (tmp_path / "esl_app.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "esl_app.cli", "serve"], env=env, cwd=str(tmp_path),
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("esl_app did not start: " + (tmp_path / "esl_app.log").read_text(errors="replace"))
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_esl_app_live_answers_the_demo_flows_lookups(live_esl_app: int) -> None:
+    """The compiled demo flow against the real esl_app: the lookup contract end to end."""
+    script = {"call": "a known platinum caller with a small balance", "flow": "water", "esl_app": "live",
+              "from": {"number": "13912345678", "name": "周总"},
+              "steps": [{"hangup": True, "during": "main_menu"}],
+              "expect": {"heard": ["welcome", "arrears_prefix", "arrears_suffix", "main_menu"],
+                         "variables": {"hotline_lookup_status": "ok", "hotline_customer_tier": "platinum",
+                                       "cc_base_score": "3000", "hotline_designated_agent": "1002",
+                                       "hotline_arrears": "true", "hotline_arrears_amount": "88.00"}}}
+    result = replay_call(script, flows=ROOT / "flows", esl_port=live_esl_app)
+    assert result.ok, result.transcript

@@ -734,10 +734,11 @@ def _caller(run: Run, a: Channel, b: Channel, logs: list[StepLog], main: bool = 
                 if found is not None:
                     when = found
                     break
-                w = yield Wait(("script", "hangup"), channels=(a, b))
+                yield Wait(("script", "hangup"), channels=(a, b))
             if when is None:
                 log.note = "never happened: the call ended first"
                 break
+        assert when is not None
         if when > sim.engine.now:
             yield Sleep(when - sim.engine.now)
         if b.hungup:
@@ -860,9 +861,9 @@ def replay_script(rig: Rig, script: CallScript, *, esl_port: int | None = None) 
 
     run = run_call(rig, script, esl_port=esl_port)
     obs = observe(run)
-    missed = [f"step '{log.step.describe()}' ({log.step.loc}) {log.note}"
+    missed = [f"step '{log.step.describe()}' ({log.step.loc}) {log.note or 'was not reached'}"
               for log in run.steps if log.t is None and not log.step.optional]
-    missed += [f"caller {other.caller}: step '{log.step.describe()}' ({log.step.loc}) {log.note}"
+    missed += [f"caller {other.caller}: step '{log.step.describe()}' ({log.step.loc}) {log.note or 'was not reached'}"
                for other, _b, logs in run.others for log in logs if log.t is None and not log.step.optional]
     failures = check(script, obs, missed)
     n = _count_expectations(script)
