@@ -371,6 +371,9 @@ class LookupApplication:
                  if value != "" or f"variable_{name}" in channel]
         pairs.append(("hotline_lookup_status", outcome.status))  # last: the flow's signal that all is set
         sets = variable_apps(pairs, self.config.set_app)
+        if session.hung_up:
+            event(log, logging.INFO, "caller hung up during lookups", uuid=call.uuid, caller=call.caller_key)
+            return
         try:
             session.execute_many(sets)
             if outcome.actions:
