@@ -142,46 +142,30 @@ class Rig:
         errors = [p for p in problems if p.is_error]
         if errors:
             return errors
-        workdir = Path(tempfile.mkdtemp(prefix="hotline-replay-"))
-        try:
-            confdir = workdir / "conf"
+        def build(workdir: Path, confdir: Path, sounds: Path) -> Rig | list[Problem]:
             for rel, data in files.items():
                 target = confdir / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            sounds = workdir / "sounds"
             _links, prompt_of, found, missing = _link_prompts(project, sounds, text_prompts)
             note = _prompt_note(found, missing, prompt_seconds, text_prompts)
-            rig = cls._finish(workdir, confdir, sounds, prompt_of, prompt_seconds, note,
-                              ", ".join(str(p) for p in paths))
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        if isinstance(rig, list):
-            shutil.rmtree(workdir, ignore_errors=True)
-        return rig
+            return cls._finish(workdir, confdir, sounds, prompt_of, prompt_seconds, note,
+                               ", ".join(str(p) for p in paths))
+        return _in_workdir(build)
 
     @classmethod
     def from_conf_dir(cls, path: Path, *, recordings: Path | None = None,
                       prompt_seconds: float = PROMPT_SECONDS) -> Rig | list[Problem]:
-        workdir = Path(tempfile.mkdtemp(prefix="hotline-replay-"))
-        try:
-            confdir = workdir / "conf"
+        def build(workdir: Path, confdir: Path, sounds: Path) -> Rig | list[Problem]:
             shutil.copytree(path, confdir)
-            sounds = workdir / "sounds"
             sounds.mkdir()
             rec = recordings or (Path("recordings") if Path("recordings").is_dir() else None)
             if rec is not None:
                 os.symlink(rec.resolve(), sounds / "hotline")
             note = (f"prompt WAVs from {rec}; a missing file lasts {prompt_seconds:g} s" if rec
                     else f"no recordings folder: every prompt lasts {prompt_seconds:g} s")
-            rig = cls._finish(workdir, confdir, sounds, {}, prompt_seconds, note, str(path))
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        if isinstance(rig, list):
-            shutil.rmtree(workdir, ignore_errors=True)
-        return rig
+            return cls._finish(workdir, confdir, sounds, {}, prompt_seconds, note, str(path))
+        return _in_workdir(build)
 
     @classmethod
     def _finish(cls, workdir: Path, confdir: Path, sounds: Path, prompt_of: dict[str, PromptRef],
@@ -245,6 +229,19 @@ class Rig:
 
 
 # ---- building a rig -----------------------------------------------------------------------------------------
+def _in_workdir(build: Any) -> Rig | list[Problem]:
+    """Run ``build(workdir, confdir, sounds)`` in a fresh private folder, removed unless a rig
+    came out of it (the rig removes it on close)."""
+    workdir = Path(tempfile.mkdtemp(prefix="hotline-replay-"))
+    rig: Rig | list[Problem] = []
+    try:
+        rig = build(workdir, workdir / "conf", workdir / "sounds")
+    finally:
+        if not isinstance(rig, Rig):
+            shutil.rmtree(workdir, ignore_errors=True)
+    return rig
+
+
 def _is_conf_dir(path: Path) -> bool:
     return any((path / name).exists() for name in ("hotline-manifest.json", "freeswitch.xml", "dialplan"))
 
