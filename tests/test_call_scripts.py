@@ -419,3 +419,14 @@ def test_esl_app_live_answers_the_demo_flows_lookups(live_esl_app: int) -> None:
                                        "hotline_arrears": "true", "hotline_arrears_amount": "88.00"}}}
     result = replay_call(script, flows=ROOT / "flows", esl_port=live_esl_app)
     assert result.ok, result.transcript
+
+
+def test_a_call_reaching_an_unsimulated_module_reports_it_as_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/test_example_calls.py turns such calls into strict xfails; they must name the module."""
+    from fsgen.sim import apps
+
+    apps.load_all()
+    monkeypatch.delitem(apps.APPS, "voicemail")
+    res = replay_call(ROOT / "examples" / "calls" / "paging" / "operator_no_agent_voicemail.yaml", flows=ROOT / "examples")
+    assert not res.ok and res.pending == {"mod_voicemail"}
+    assert "application 'voicemail' is not simulated" in res.report()
