@@ -304,6 +304,8 @@ def _add_heard(run: Run, obs: Observation, spec: str, t0: float, t1: float) -> N
         if pid is None:
             continue
         played = min(t1 - start, dur)
+        if played <= EPS < dur:   # stopped the moment it began: nothing was heard
+            continue
         complete = dur != float("inf") and start + dur <= t1 + EPS
         last = new[-1] if new else None
         if last is not None and last.id == pid and last.t + last.played >= start - EPS:
