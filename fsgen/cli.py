@@ -161,3 +161,22 @@ def prompts(paths: tuple[Path, ...], recordings: Path | None, force: bool) -> No
     except PromptToolMissing as exc:
         fail(str(exc))
     click.echo(f"{done} prompt file{'s' if done != 1 else ''} rendered")
+
+
+@main.group()
+def sim() -> None:
+    """The FreeSWITCH simulator as a long-lived switch (inbound Event Socket)."""
+
+
+def _register_tools() -> None:
+    """Commands that live beside the compiler: call replay, the simulated switch, deploy."""
+    from .deploy import deploy
+    from .sim.cli import replay
+    from .sim.serve import serve
+
+    main.add_command(replay)
+    main.add_command(deploy)
+    sim.add_command(serve)
+
+
+_register_tools()
