@@ -18,12 +18,14 @@ the session then executes the collected actions.  Semantics follow parse_exten()
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import timecond
+from .expand import expand
 from .xmltree import XElement
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +96,175 @@ def substitute(data: str, m: re.Match) -> str:
     return "".join(out)
 
 
+class _Expr:
+    """A condition's expression: the text as written and, when it names no ``${...}``, its
+    expansion and compiled pattern (expanding such a text needs no channel)."""
+
+    __slots__ = ("bad", "pat", "raw", "static")
+
+    def __init__(self, el: XElement):
+        xe = el.find("expression")
+        self.raw: str = xe.text if xe is not None else (el.get("expression") or "")
+        self.static: str | None = None
+        self.pat: re.Pattern | None = None
+        self.bad = False
+        if "${" not in self.raw:
+            self.static = expand(self.raw, _no_lookup, _no_api) if "$" in self.raw else self.raw
+            self.pat = compile_regex(self.static)
+            self.bad = self.pat is None
+
+
+def _no_lookup(name: str) -> str | None:  # pragma: no cover - never called without "${"
+    raise AssertionError(name)
+
+
+def _no_api(name: str, args: str) -> str:  # pragma: no cover - never called without "${"
+    raise AssertionError(name)
+
+
+class _Action:
+    __slots__ = ("app", "data", "el", "inline", "loop")
+
+    def __init__(self, xa: XElement):
+        self.el = xa
+        self.app = xa.get("application") or ""
+        self.data = xa.text.strip() if xa.text and xa.text.strip() else (xa.get("data") or "")
+        self.inline = _true(xa.get("inline"))
+        self.loop = _loop(xa)
+
+
+class _Regex:
+    """One ``<regex>`` of a ``regex="all|any|xor"`` condition."""
+
+    __slots__ = ("el", "expr", "field", "timed")
+
+    def __init__(self, xr: XElement):
+        self.el = xr
+        self.timed = timecond.has_time_attrs(xr)
+        self.field = xr.get("field")
+        self.expr = _Expr(xr)
+
+
+class _Block:
+    """The conditions directly inside an extension (or a condition: nested ones)."""
+
+    __slots__ = ("conds", "require_nested")
+
+    def __init__(self, el: XElement):
+        self.conds = tuple(_Cond(c) for c in el.findall("condition"))
+        self.require_nested = el.get("require-nested")
+
+
+class _Cond:
+    __slots__ = ("actions", "anti", "brk", "el", "expr", "field", "nested", "regex_rule", "regexes", "timed")
+
+    def __init__(self, xc: XElement):
+        self.el = xc
+        brk = (xc.get("break") or "on-false").lower()
+        self.brk = brk if brk in ("on-true", "on-false", "always", "never") else "on-false"
+        self.timed = timecond.has_time_attrs(xc)
+        self.field = xc.get("field")
+        rule = xc.get("regex")
+        self.regex_rule = rule.lower() if rule is not None else None
+        self.regexes = tuple(_Regex(xr) for xr in xc.findall("regex")) if rule is not None else ()
+        self.expr = _Expr(xc) if rule is None else None
+        self.anti = tuple(_Action(xa) for xa in xc.findall("anti-action"))
+        self.actions = tuple(_Action(xa) for xa in xc.findall("action"))
+        self.nested = _Block(xc) if xc.findall("condition") else None
+
+
+class _Exten:
+    __slots__ = ("block", "cont", "el", "name")
+
+    def __init__(self, xe: XElement):
+        self.el = xe
+        self.name = xe.get("name") or "UNKNOWN"
+        self.cont = _true(xe.get("continue"))
+        self.block = _Block(xe)
+
+
+_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+
+
+def _literal(pattern: str) -> str | None:
+    """The one string ``^...$`` matches when it has no regex syntax inside (``\\.`` is a dot)."""
+    if len(pattern) < 2 or pattern[0] != "^" or pattern[-1] != "$" or pattern.endswith("\\$"):
+        return None
+    out = []
+    i, n = 1, len(pattern) - 1
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                return None
+            nxt = pattern[i + 1]
+            if not nxt.isascii() or nxt.isalnum() or nxt in " \t\n":
+                return None
+            out.append(nxt)
+            i += 2
+            continue
+        if c in _SPECIAL:
+            return None
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _dest_key(ext: _Exten) -> str | None:
+    """The destination an extension can only match when it starts by testing
+    destination_number against a literal ``^...$`` and a miss ends it with nothing queued
+    (no anti-actions, break on-false/always, no time attributes): any other destination
+    skips it with no effect, so the hunt need not look at it."""
+    if not ext.block.conds:
+        return None
+    c = ext.block.conds[0]
+    if (c.field != "destination_number" or c.regexes or c.regex_rule is not None or c.timed or c.anti
+            or c.brk not in ("on-false", "always") or c.expr is None or c.expr.static is None
+            or c.expr.pat is None):
+        return None
+    return _literal(c.expr.static)
+
+
+class CompiledContext:
+    """A context's extensions, parsed once, and which of them each destination can reach."""
+
+    __slots__ = ("_candidates", "els", "exts", "keyed", "unkeyed")
+
+    def __init__(self, context: XElement):
+        self.els = context.findall("extension")
+        self.exts = [_Exten(x) for x in self.els]
+        self.keyed: dict[str, list[int]] = {}
+        self.unkeyed: list[int] = []
+        for i, ext in enumerate(self.exts):
+            key = _dest_key(ext)
+            if key is None:
+                self.unkeyed.append(i)
+            else:
+                self.keyed.setdefault(key, []).append(i)
+        self._candidates: dict[str, list[int]] = {}
+
+    def candidates(self, dest: str) -> list[int]:
+        """Positions of the extensions a hunt for ``dest`` must evaluate (in order).
+        PCRE's ``$`` also matches before a final newline, hence the second key."""
+        found = self._candidates.get(dest)
+        if found is None:
+            found = list(self.unkeyed) + self.keyed.get(dest, [])
+            if dest.endswith("\n"):
+                found += self.keyed.get(dest[:-1], [])
+            found.sort()
+            if len(self._candidates) > 4096:
+                self._candidates.clear()
+            self._candidates[dest] = found
+        return found
+
+
+def compiled(context: XElement) -> CompiledContext:
+    cc = context.compiled
+    if not isinstance(cc, CompiledContext):
+        cc = context.compiled = CompiledContext(context)
+    return cc
+
+
 class Hunter:
     """Runs one hunt for ``chan`` in ``context``."""
 
@@ -105,16 +276,30 @@ class Hunter:
         self.errors: list[str] = []
 
     def hunt(self, context: XElement) -> Extension | None:
-        xexten: XElement | None = None
+        cctx = compiled(context)
+        start = 0
         if self.chan.true("auto_hunt"):
             xexten = context.find("extension", name=self.profile.destination_number)
-        extensions = context.findall("extension")
-        start = extensions.index(xexten) if xexten is not None else 0
-        for ext in extensions[start:]:
-            name = ext.get("name") or "UNKNOWN"
-            proceed = self.parse_exten(ext, name)
-            if proceed and not _true(ext.get("continue")):
+            if xexten is not None:
+                start = cctx.els.index(xexten)
+        exts = cctx.exts
+        profile = self.profile
+        dest = profile.destination_number or ""
+        positions = cctx.candidates(dest)
+        k = bisect.bisect_left(positions, start)
+        while k < len(positions):
+            pos = positions[k]
+            ext = exts[pos]
+            proceed = self._block(ext.block, ext.name, 0)
+            if proceed and not ext.cont:
                 break
+            now_dest = profile.destination_number or ""
+            if now_dest != dest:      # an inline set_profile_var changed it
+                dest = now_dest
+                positions = cctx.candidates(dest)
+                k = bisect.bisect_right(positions, pos)
+            else:
+                k += 1
         return self.extension
 
     def _add(self, name: str, app: str, data: str, src: XElement, inline: bool) -> None:
@@ -131,16 +316,28 @@ class Hunter:
         v = self.profile.field(fld)
         return v or ""
 
+    def _pattern(self, expr: _Expr) -> tuple[str, re.Pattern | None]:
+        if expr.static is not None:
+            return expr.static, expr.pat
+        expression = self.chan.expand(expr.raw)
+        return expression, compile_regex(expression)
+
     def parse_exten(self, xexten: XElement, name: str, recur: int = 0) -> bool:
+        """Evaluate one extension element (parse_exten() of mod_dialplan_xml)."""
+        return self._block(_Block(xexten), name, recur)
+
+    def _block(self, block: _Block, name: str, recur: int) -> bool:
         if recur > 100:
             return False
         proceed = False
-        sim = self.chan.sim
-        for xcond in xexten.findall("condition"):
-            brk = (xcond.get("break") or "on-false").lower()
-            if brk not in ("on-true", "on-false", "always", "never"):
-                brk = "on-false"
-            time_match = timecond.check(xcond, sim.wall_time(), sim.zone_for_channel(self.chan))
+        chan = self.chan
+        for c in block.conds:
+            brk = c.brk
+            if c.timed:
+                sim = chan.sim
+                time_match = timecond.check(c.el, sim.wall_time(), sim.zone_for_channel(chan))
+            else:
+                time_match = -1
             anti = True
             match: re.Match | None = None
             if time_match == 1:
@@ -148,18 +345,17 @@ class Hunter:
                 proceed = True
             elif time_match == 0:
                 proceed = False
-            fld = xcond.get("field")
-            if xcond.get("regex") is not None:
-                anti, proceed, match = self._regex_list(xcond, time_match)
+            fld = c.field
+            if c.expr is None:
+                anti, proceed, match = self._regex_list(c, time_match)
             else:
-                expression = self._expression(xcond)
+                expression, pat = self._pattern(c.expr)
                 if fld is not None:
                     data = self._field_data(fld)
-                    pat = compile_regex(expression)
                     if pat is None:
-                        self.errors.append(f"{xcond.where()}: bad regular expression {expression!r}")
-                        sim.trace.error(self.chan, "bad_regex", f"bad regular expression {expression!r}",
-                                        where=xcond.where())
+                        self.errors.append(f"{c.el.where()}: bad regular expression {expression!r}")
+                        chan.sim.trace.error(chan, "bad_regex", f"bad regular expression {expression!r}",
+                                             where=c.el.where())
                         m = None
                     else:
                         m = pat.search(data)
@@ -172,50 +368,40 @@ class Hunter:
                     anti = False
                     proceed = True
             if anti:
-                for xa in xcond.findall("anti-action"):
-                    app = xa.get("application") or ""
-                    data = xa.text.strip() if xa.text and xa.text.strip() else (xa.get("data") or "")
-                    for _ in range(_loop(xa)):
-                        self._add(name, app, data, xa, _true(xa.get("inline")))
+                for a in c.anti:
+                    for _ in range(a.loop):
+                        self._add(name, a.app, a.data, a.el, a.inline)
                     proceed = True
             else:
-                for xa in xcond.findall("action"):
-                    app = xa.get("application") or ""
-                    data = xa.text.strip() if xa.text and xa.text.strip() else (xa.get("data") or "")
+                for a in c.actions:
+                    data = a.data
                     if match is not None:
                         data = substitute(data, match)
-                    for _ in range(_loop(xa)):
-                        self._add(name, app, data, xa, _true(xa.get("inline")))
+                    for _ in range(a.loop):
+                        self._add(name, a.app, data, a.el, a.inline)
             if (not anti and brk == "on-true") or (anti and brk == "on-false") or brk == "always":
                 break
-            if proceed and xcond.findall("condition"):
-                proceed = self.parse_exten(xcond, name, recur + 1)
+            if proceed and c.nested is not None:
+                proceed = self._block(c.nested, name, recur + 1)
                 if not proceed:
                     if brk == "never":
                         continue
                     break
-        if recur and xexten.get("require-nested") is not None and not _true(xexten.get("require-nested")):
+        if recur and block.require_nested is not None and not _true(block.require_nested):
             proceed = True
         return proceed
 
-    def _expression(self, el: XElement) -> str:
-        xe = el.find("expression")
-        expr = xe.text if xe is not None else (el.get("expression") or "")
-        return self.chan.expand(expr) if "$" in expr else expr
-
-    def _regex_list(self, xcond: XElement, time_match: int) -> tuple[bool, bool, re.Match | None]:
-        rule = (xcond.get("regex") or "").lower()
+    def _regex_list(self, c: _Cond, time_match: int) -> tuple[bool, bool, re.Match | None]:
+        rule = c.regex_rule or ""
         all_, xor = rule == "all", rule == "xor"
         passed = failed = 0
         proceed = False
         last_match: re.Match | None = None
-        sim = self.chan.sim
-        for xr in xcond.findall("regex"):
-            rt = timecond.check(xr, sim.wall_time(), sim.zone_for_channel(self.chan))
-            fld = xr.get("field")
-            expression = self._expression(xr)
+        chan = self.chan
+        for xr in c.regexes:
+            fld = xr.field
+            expression, pat = self._pattern(xr.expr)
             if fld is not None:
-                pat = compile_regex(expression)
                 m = pat.search(self._field_data(fld)) if pat is not None else None
                 proceed = m is not None
                 if proceed:
@@ -228,7 +414,7 @@ class Hunter:
                     failed += 1
                     if all_ and not xor:
                         break
-            elif rt in (-1, 1):
+            elif not xr.timed or timecond.check(xr.el, chan.sim.wall_time(), chan.sim.zone_for_channel(chan)) == 1:
                 passed += 1
                 proceed = True
                 if not all_ and not xor:

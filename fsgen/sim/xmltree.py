@@ -11,7 +11,7 @@ from xml.parsers import expat
 
 
 class XElement:
-    __slots__ = ("attrib", "children", "file", "line", "parent", "tag", "text")
+    __slots__ = ("attrib", "children", "compiled", "file", "line", "parent", "tag", "text")
 
     def __init__(self, tag: str, attrib: dict[str, str], file: str, line: int):
         self.tag = tag
@@ -21,6 +21,9 @@ class XElement:
         self.file = file
         self.line = line
         self.parent: XElement | None = None
+        #: what a module derived from this element once loaded (the dialplan's compiled
+        #: context); the tree is never changed after loading, so it stays valid
+        self.compiled: object | None = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.attrib.get(name, default)
