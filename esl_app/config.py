@@ -46,9 +46,10 @@ class Config:
     max_calls: int = 1000
     command_timeout_ms: int = 5000
     shutdown_grace_s: float = 30.0
-    # How variables reach the channel: "set" (one execute each, the lookup contract) or
-    # "multiset" (one execute for all; far fewer Event Socket round trips per call).
-    set_app: str = "set"
+    # How variables reach the channel: "multiset" (one execute for all, ``^^<delimiter>`` form with
+    # a delimiter no value contains; values FreeSWITCH's splitter would alter go by "set") or "set"
+    # (one execute per variable: one Event Socket round trip each).
+    set_app: str = "multiset"
     # The switch's inbound Event Socket (switch-side cache; later phase).
     fs_host: str = "127.0.0.1"
     fs_port: int = 8021

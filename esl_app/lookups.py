@@ -23,6 +23,7 @@ import datetime as dt
 import importlib
 import logging
 import re
+import select
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -171,9 +172,22 @@ def load_site_modules(modules: list[str]) -> None:
 
 # --- built-in lookups -------------------------------------------------------------------------
 
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
 def _clean(value: Any) -> str:
-    """A value safe for one sendmsg header line."""
-    return re.sub(r"[\r\n]+", " ", "" if value is None else str(value)).strip()
+    """A value safe for one sendmsg header line and inert on the switch.
+
+    FreeSWITCH's ``set``/``multiset`` expand the value: ``${name}`` reads a variable and
+    ``${api(args)}`` runs an API command, so a name imported from a billing system must not carry
+    ``${``; its ``$`` becomes the full-width ``＄`` (the text still reads the same on screens).
+    """
+    text = "" if value is None else str(value)
+    if "\r" in text or "\n" in text:
+        text = _LINE_BREAKS.sub(" ", text)
+    if "${" in text:
+        text = text.replace("${", "＄{")
+    return text.strip()
 
 
 _SQL_CACHE: dict[tuple[str, str], str] = {}
@@ -460,7 +474,32 @@ class LookupRunner:
             return TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
         return result
 
+    def _drop_stale_connection(self) -> None:
+        """In a worker thread: forget this thread's PostgreSQL connection if the server closed it.
+
+        Worker connections sit idle between the lookups that need them (PIN checks, surveys,
+        blacklist logging); after a server restart the first use of each would fail the call's
+        lookup. An idle connection has nothing to read unless the server hung up (or sent a
+        notice), so a zero-timeout select finds the dead ones and peewee reconnects on next use.
+        """
+        database = self.database
+        if not isinstance(database, peewee.PostgresqlDatabase) or database.is_closed():
+            return
+        try:
+            if database.in_transaction():
+                return
+            connection = database.connection()
+            if not select.select([connection.fileno()], [], [], 0)[0]:
+                return
+        except Exception:  # an unusable connection is closed below either way
+            log.debug("checking a pooled connection failed", exc_info=True)
+        try:
+            database.close()
+        except Exception:
+            log.debug("closing a stale connection failed", exc_info=True)
+
     def _write(self, writes: list[Callable[[], None]]) -> BaseException | None:
+        self._drop_stale_connection()
         for write in writes:
             try:
                 write()
@@ -489,6 +528,7 @@ class LookupRunner:
 
     def _invoke_batch(self, batch: _Batch, items: list[tuple[int, LookupSpec]], call: CallInfo,
                       variables: dict[str, str]) -> None:
+        self._drop_stale_connection()
         variables = dict(variables)
         for index, spec in items:
             if batch.abandoned:

@@ -7,10 +7,7 @@ extension branches on what esl_app set. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,10 +15,9 @@ import pytest
 from esl_app.db import open_database
 from fsgen.sim.testing import apps_run, call, make_conf, simulator
 from tests.esl_app_support.data import add_bill, add_customer, blacklist
+from tests.esl_app_support.process import esl_app_serving
 
 pytest_plugins = ["tests.esl_app_support.fixtures"]
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PLAN = """<context name="hotline_demo">
   <extension name="identify"><condition field="destination_number" expression="^identify$">
@@ -46,42 +42,11 @@ PLAN = """<context name="hotline_demo">
 </context>"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(params=["set", "multiset"])
 def esl_app_process(request, db_url, database, tmp_path):
     database.close()
-    port = _free_port()
-    cfg = tmp_path / "hotline.yaml"
-    cfg.write_text(f"esl: {{port: {port}, set_app: {request.param}}}\ndatabase: {{url: '{db_url}'}}\n"
-                   "logging: {level: warning}\n", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "esl_app.cli", "serve", "--config", str(cfg)], cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"esl-app serve did not start: {proc.stderr.read() if proc.stderr else ''}")
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+    with esl_app_serving(tmp_path, db_url, esl=f"set_app: {request.param}") as process:
+        yield process.port
 
 
 def run_call(tmp_path, port, caller, lookups="customer,arrears"):
@@ -95,14 +60,14 @@ def run_call(tmp_path, port, caller, lookups="customer,arrears"):
 def test_vip_known_and_unknown_callers_route_through_the_simulator(db_url, esl_app_process, tmp_path):
     db = open_database(db_url)
     try:
-        c = add_customer("王芳", "950001", ["13812345678"], tier="platinum")
+        c = add_customer("欧阳 芳", "950001", ["13812345678"], tier="platinum")  # a space: multiset keeps it
         add_bill(c, "128.50", 12)
         add_customer("李强", "950002", ["0755-2345 6789"])
     finally:
         db.close()
     sim, logs = run_call(tmp_path, esl_app_process, "+8613812345678")
     assert not sim.trace.errors(), sim.trace.errors()
-    assert "route=vip score=3000 arrears=128.50 name=王芳" in logs
+    assert "route=vip score=3000 arrears=128.50 name=欧阳 芳" in logs
     assert any(app in ("set", "multiset") and arg.endswith("hotline_lookup_status=ok") for app, arg in apps_run(sim))
     _sim, logs = run_call(tmp_path, esl_app_process, "075523456789")
     assert "route=general known=true" in logs
