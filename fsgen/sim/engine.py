@@ -104,6 +104,9 @@ class Engine:
     #: how long (real seconds) a connected Event Socket peer may stay silent before the
     #: virtual clock jumps to the next timer; see the module docstring.
     io_quiet = 0.05
+    #: real waits shorter than this are spun (non-blocking polls) instead of slept, when every
+    #: active poller allows it (``spin_ok``: polling it costs nothing and schedules nothing)
+    spin_below = 0.002
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -268,9 +271,19 @@ class Engine:
         else:
             wait = self.io_quiet
         got = False
-        for p in io:
-            got = p.poll(wait if not got else 0.0) or got
-            wait = max(0.0, (wait or 0.0) - (_time.monotonic() - started))
+        if wait is not None and 0.0 < wait < self.spin_below and all(getattr(p, "spin_ok", False) for p in io):
+            # shorter than the poller's timer resolution (epoll sleeps whole milliseconds):
+            # look without blocking until the wait is over, so real speed stays real speed
+            deadline = started + wait
+            while True:
+                for p in io:
+                    got = p.poll(0.0) or got
+                if got or _time.monotonic() >= deadline:
+                    break
+        else:
+            for p in io:
+                got = p.poll(wait if not got else 0.0) or got
+                wait = max(0.0, (wait or 0.0) - (_time.monotonic() - started))
         elapsed = _time.monotonic() - started
         if got:
             return

@@ -137,6 +137,8 @@ class _Conn:
 class LookupStub:
     """Listens on 127.0.0.1:<ephemeral>; :meth:`attach` it to each simulator that should use it."""
 
+    spin_ok = True   # its poll never blocks and schedules nothing (see Engine.spin_below)
+
     def __init__(self) -> None:
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

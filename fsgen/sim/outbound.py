@@ -38,6 +38,8 @@ ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 class EslPoller:
     """All open Event Socket connections of one simulator (an engine I/O poller)."""
 
+    spin_ok = True   # a non-blocking poll only reads what arrived (see Engine.spin_below)
+
     def __init__(self, sim: Simulator):
         self.sim = sim
         self.sel = selectors.DefaultSelector()
