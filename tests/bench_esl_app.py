@@ -1,18 +1,28 @@
 """esl_app benchmark: live lookups per second and latency through the real socket path.
 
 For each backend (SQLite, PostgreSQL) it seeds N customers, starts ``esl-app serve`` as its own
-process on 127.0.0.1, and drives it with a scripted switch (tests/esl_app_support/fake_fs.py)
-from this process: a closed loop of C concurrent calls (throughput), then an open loop at a fixed
-rate (latency of the socket hop as the switch sees it: connect to close). The same load runs
-against a bare handler (connect, myevents, linger, resume, exit; no lookup, no set) in an
-identical server process: the ceiling. Lookups run twice: variables applied with one ``set`` per
-variable (the lookup contract) and with one ``multiset`` (esl.set_app). Printed: calls/s, p50/p99
-ms, server CPU per call, and the lookups/bare ratios.
+process on 127.0.0.1 and plays the switch's side of the outbound socket from this process, the
+way FreeSWITCH's ``socket`` app does: connect reply with the channel data, ``+OK`` to every
+command, CHANNEL_EXECUTE and CHANNEL_EXECUTE_COMPLETE (each carrying the channel's variables,
+~3 KB, as FreeSWITCH's events do) for every app, disconnect notice on ``exit``. The switch side is kept lean (canned
+bytes, one regex per command) so that the server, not the load generator, is what is measured;
+the generator's own CPU per call is printed to show it.
 
-    python -m tests.bench_esl_app                      # quick: 2,000 customers
-    python -m tests.bench_esl_app --customers 1000000  # the full figure (seeding takes minutes)
+Per backend and mode:
+  * closed loop: C calls in flight, each placed as soon as the previous one ended -> calls/s;
+  * open loop: calls started at a fixed rate (100/s) whatever earlier calls do -> p50/p99 of the
+    socket hop as the switch sees it (connect to close);
+  * server CPU per call (user+system of the server process / calls), steadier than calls/s when
+    other processes share the machine.
+Modes: ``bare`` (a handler that does nothing: connect, myevents, linger, resume, exit; the
+ceiling), ``multiset`` (the default: lookups customer,arrears, variables in one execute) and
+``set`` (one execute per variable). Targets are printed beside the figures.
 
-Not a pytest test: figures depend on the machine; targets are compared by a person.
+    python -m tests.bench_esl_app                      # 2,000 customers (make bench)
+    python -m tests.bench_esl_app --customers 1000000  # the issue's size (make bench --full); the
+                                                       # SQLite database is kept in $TMPDIR and reused
+
+Not a pytest test: figures depend on the machine; a person compares them with the targets.
 """
 
 from __future__ import annotations
@@ -20,24 +30,27 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import gevent
+from gevent import socket as gsocket
+
+from tests.esl_app_support.process import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOOKUPS = "customer,arrears"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TARGET_RATE = 500.0  # live lookups per second
+TARGET_P99_MS = 20.0  # at 100 calls/s
+TARGET_RATIO = 0.7  # lookups / bare handler
+KEEP_SQLITE_FROM = 100_000  # customers; a database this big is kept between runs (seeding takes minutes)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -47,6 +60,149 @@ def _percentile(values: list[float], q: float) -> float:
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
 
+
+# ---- the switch's side, lean -----------------------------------------------------------------
+
+_FS_SAFE = "".join(chr(b) for b in range(33, 127) if chr(b) not in "\r\n \"#%&+:;<=>?@[\\]^`{|}")
+
+
+def _enc(value: str) -> str:
+    """switch_url_encode, as mod_event_socket applies it to header values."""
+    return quote(value, safe=_FS_SAFE)
+
+
+# Headers shaped like a sofia channel's CHANNEL_DATA on FreeSWITCH 1.10 (names and typical sizes);
+# every event FreeSWITCH sends on an outbound socket carries them.
+_CHANNEL_HEADERS = [
+    ("Channel-State", "CS_EXECUTE"), ("Channel-Call-State", "ACTIVE"), ("Channel-State-Number", "4"),
+    ("Channel-Name", "sofia/internal/{caller}@10.0.0.20"), ("Call-Direction", "inbound"),
+    ("Presence-Call-Direction", "inbound"), ("Channel-HIT-Dialplan", "true"),
+    ("Channel-Call-UUID", "{uuid}"), ("Answer-State", "answered"), ("Channel-Read-Codec-Name", "PCMA"),
+    ("Channel-Read-Codec-Rate", "8000"), ("Channel-Read-Codec-Bit-Rate", "64000"),
+    ("Channel-Write-Codec-Name", "PCMA"), ("Channel-Write-Codec-Rate", "8000"),
+    ("Channel-Write-Codec-Bit-Rate", "64000"), ("Caller-Direction", "inbound"),
+    ("Caller-Logical-Direction", "inbound"), ("Caller-Username", "{caller}"), ("Caller-Dialplan", "XML"),
+    ("Caller-Caller-ID-Name", "{caller}"), ("Caller-Caller-ID-Number", "{caller}"),
+    ("Caller-Orig-Caller-ID-Name", "{caller}"), ("Caller-Orig-Caller-ID-Number", "{caller}"),
+    ("Caller-Network-Addr", "10.0.0.20"), ("Caller-ANI", "{caller}"), ("Caller-Destination-Number", "identify"),
+    ("Caller-Unique-ID", "{uuid}"), ("Caller-Source", "mod_sofia"), ("Caller-Context", "hotline_demo"),
+    ("Caller-Channel-Name", "sofia/internal/{caller}@10.0.0.20"), ("Caller-Profile-Index", "2"),
+    ("Caller-Profile-Created-Time", "1795399205012345"), ("Caller-Channel-Created-Time", "1795399205012345"),
+    ("Caller-Channel-Answered-Time", "1795399205112345"), ("Caller-Channel-Progress-Time", "0"),
+    ("Caller-Channel-Hangup-Time", "0"), ("Caller-Screen-Bit", "true"), ("Caller-Privacy-Hide-Name", "false"),
+    ("Caller-Privacy-Hide-Number", "false"), ("variable_direction", "inbound"), ("variable_uuid", "{uuid}"),
+    ("variable_session_id", "17"), ("variable_sip_from_user", "{caller}"),
+    ("variable_sip_from_uri", "{caller}@10.0.0.20"), ("variable_sip_from_host", "10.0.0.20"),
+    ("variable_channel_name", "sofia/internal/{caller}@10.0.0.20"),
+    ("variable_sip_call_id", "5f1c7a1e-2b44-4c2e-9a3b-{uuid}"), ("variable_sip_local_network_addr", "10.0.0.10"),
+    ("variable_sip_network_ip", "10.0.0.20"), ("variable_sip_network_port", "5060"),
+    ("variable_sip_received_ip", "10.0.0.20"), ("variable_sip_received_port", "5060"),
+    ("variable_sip_via_protocol", "udp"), ("variable_sip_req_user", "95598"),
+    ("variable_sip_req_uri", "95598@10.0.0.10"), ("variable_sip_to_user", "95598"),
+    ("variable_sip_to_uri", "95598@10.0.0.10"), ("variable_sip_contact_user", "{caller}"),
+    ("variable_sip_user_agent", "Carrier-SBC 4.2"), ("variable_switch_r_sdp",
+     ("v=0\r\no=- 3851 3851 IN IP4 10.0.0.20\r\ns=-\r\nc=IN IP4 10.0.0.20\r\nt=0 0\r\n"
+      "m=audio 16384 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"
+      "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n")),
+    ("variable_rtp_use_codec_name", "PCMA"), ("variable_rtp_use_codec_rate", "8000"),
+    ("variable_read_codec", "PCMA"), ("variable_write_codec", "PCMA"), ("variable_endpoint_disposition", "ANSWER"),
+    ("variable_hotline_flow", "utility"), ("variable_hotline_did", "95598"), ("variable_hotline_node", "identify"),
+    ("variable_timezone", "Asia/Shanghai"), ("variable_RECORD_BRIDGE_REQ", "true"),
+    ("variable_current_application", "socket"), ("variable_current_application_data", "127.0.0.1:8084 async full"),
+]
+
+
+def _headers(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f"{k}: {_enc(v)}\n" for k, v in pairs)
+
+
+_CHANNEL_TEMPLATE = _headers(_CHANNEL_HEADERS).replace("%7B", "{").replace("%7D", "}")
+_BYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+_AFTER_CONNECT = (b"Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n"
+                  b"Content-Type: command/reply\nReply-Text: +OK will linger\n\n"
+                  b"Content-Type: command/reply\nReply-Text: +OK\n\n")
+_EXIT_REPLY = (f"Content-Type: command/reply\nReply-Text: +OK bye\n\n"
+               f"Content-Type: text/disconnect-notice\nContent-Length: {len(_BYE)}\n\n{_BYE}").encode()
+_SENDMSG_OK = b"Content-Type: command/reply\nReply-Text: +OK\n\n"
+_APP = re.compile(rb"^execute-app-name: (.*)$", re.MULTILINE)
+_ARG = re.compile(rb"^execute-app-arg: (.*)$", re.MULTILINE)
+_TAG = re.compile(rb"^Event-UUID: (.*)$", re.MULTILINE)
+
+
+@dataclass
+class CallOutcome:
+    seconds: float
+    ok: bool  # the session ended with exit
+    status: str = ""  # hotline_lookup_status as esl_app set it
+
+
+@dataclass
+class LeanSwitch:
+    """Places calls on esl_app's outbound socket (one connection per call, like ``socket``)."""
+
+    port: int
+    lookups: str = LOOKUPS
+    _serial: int = field(default=0)
+
+    def call(self, caller: str, timeout: float = 10.0) -> CallOutcome:
+        self._serial += 1
+        uuid = f"b3a7c2d0-0000-4000-8000-{self._serial:012d}"
+        channel = _CHANNEL_TEMPLATE.format(caller=_enc(caller), uuid=uuid)
+        status = ""
+        started = time.perf_counter()
+        sock = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(("127.0.0.1", self.port))
+            sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+            pending = b""
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return CallOutcome(time.perf_counter() - started, False, status)
+                pending += data
+                out: list[bytes] = []
+                while b"\n\n" in pending:
+                    block, pending = pending.split(b"\n\n", 1)
+                    if block.startswith(b"sendmsg"):
+                        app = _APP.search(block)
+                        arg = _ARG.search(block)
+                        tag = _TAG.search(block)
+                        arg_text = arg.group(1).decode() if arg else ""
+                        if b"hotline_lookup_status=" in block:
+                            status = arg_text.rsplit("hotline_lookup_status=", 1)[1]  # set last
+                        info = (f"{channel}Application: {app.group(1).decode() if app else ''}\n"
+                                f"Application-Data: {_enc(arg_text)}\n"
+                                f"Application-UUID: {tag.group(1).decode() if tag else ''}\n")
+                        out.append(_SENDMSG_OK)
+                        for name, extra in (("CHANNEL_EXECUTE", ""), ("CHANNEL_EXECUTE_COMPLETE",
+                                                                       "Application-Response: _none_\n")):
+                            body = f"Event-Name: {name}\nUnique-ID: {uuid}\n{info}{extra}".encode()
+                            out.append(b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(body) + body)
+                    elif block.startswith(b"connect"):
+                        reply = (f"Event-Name: CHANNEL_DATA\nUnique-ID: {uuid}\n{channel}"
+                                 f"variable_hotline_lookup: {_enc(self.lookups)}\n"
+                                 "variable_hotline_lookup_status: failed\n"
+                                 "Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\n"
+                                 "Control: full\n\n")
+                        out.append(reply.encode())
+                    elif block in (b"myevents", b"linger", b"resume"):
+                        if block == b"resume":
+                            out.append(_AFTER_CONNECT)
+                    elif block.startswith(b"exit"):
+                        sock.sendall(b"".join(out) + _EXIT_REPLY)
+                        return CallOutcome(time.perf_counter() - started, True, status)
+                    else:
+                        out.append(b"Content-Type: command/reply\nReply-Text: -ERR command not found\n\n")
+                if out:
+                    sock.sendall(b"".join(out))
+        except (OSError, gevent.Timeout):
+            return CallOutcome(time.perf_counter() - started, False, status)
+        finally:
+            sock.close()
+
+
+# ---- the servers ------------------------------------------------------------------------------
 
 def serve_bare(port: int) -> None:
     """A server process whose handler does only the session protocol: the ceiling."""
@@ -75,7 +231,10 @@ def _start(cmd: list[str], port: int, log_path: str) -> subprocess.Popen:
             return proc
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit(f"server exited early; see {log_path}") from None
+                log.close()
+                with open(log_path, encoding="utf-8", errors="replace") as fh:
+                    tail = fh.read()[-2000:]
+                raise SystemExit(f"server exited early ({' '.join(cmd[1:4])}...):\n{tail}") from None
             time.sleep(0.05)
     raise SystemExit(f"server did not listen on {port}; see {log_path}")
 
@@ -89,6 +248,18 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
     proc.log.close()  # type: ignore[attr-defined]
 
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+# ---- the load ---------------------------------------------------------------------------------
 
 def _callers(customers: int, count: int, seed: int = 7) -> list[str]:
     """Known callers in assorted CLI forms, plus 10 % unknown numbers."""
@@ -105,83 +276,80 @@ def _callers(customers: int, count: int, seed: int = 7) -> list[str]:
     return out
 
 
-def closed_loop(port: int, callers: list[str], concurrency: int) -> tuple[float, list[float], int]:
-    """Every worker places calls back to back; returns (calls/s, latencies ms, failures)."""
-    from tests.esl_app_support.fake_fs import FakeSwitch
+@dataclass
+class Run:
+    rate: float  # calls/s (closed loop) or the offered rate (open loop)
+    latencies: list[float]  # ms
+    failures: int
+    statuses: list[str]
+    server_cpu_ms: float  # per call
+    generator_cpu_ms: float  # per call
 
-    switch = FakeSwitch("127.0.0.1", port)
-    latencies: list[float] = []
-    failures = 0
-    queue = list(callers)
+    @property
+    def p50(self) -> float:
+        return _percentile(self.latencies, 0.5)
+
+    @property
+    def p99(self) -> float:
+        return _percentile(self.latencies, 0.99)
+
+
+def _measure(proc: subprocess.Popen, body) -> tuple[list[CallOutcome], float, float, float]:
+    cpu0, gen0, wall0 = _cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
+    outcomes = body()
+    wall = time.perf_counter() - wall0
+    return outcomes, wall, _cpu_seconds(proc.pid) - cpu0, time.process_time() - gen0
+
+
+def _run(outcomes: list[CallOutcome], rate: float, server_cpu: float, gen_cpu: float) -> Run:
+    done = [o for o in outcomes if o.ok]
+    n = max(1, len(outcomes))
+    return Run(rate, [o.seconds * 1000 for o in done], len(outcomes) - len(done), [o.status for o in done],
+               server_cpu * 1000 / n, gen_cpu * 1000 / n)
+
+
+def closed_loop(proc: subprocess.Popen, switch: LeanSwitch, callers: list[str], concurrency: int) -> Run:
+    """``concurrency`` calls in flight, each followed at once by the next: throughput."""
+    queue = list(reversed(callers))
+    outcomes: list[CallOutcome] = []
 
     def worker() -> None:
-        nonlocal failures
         while queue:
-            caller = queue.pop()
-            started = time.perf_counter()
-            try:
-                result = switch.call(caller, {"hotline_lookup": LOOKUPS}, timeout=10)
-                if not result.exited:
-                    failures += 1
-            except (OSError, gevent.Timeout):
-                failures += 1
-                continue
-            latencies.append((time.perf_counter() - started) * 1000)
+            outcomes.append(switch.call(queue.pop()))
 
-    started = time.perf_counter()
-    gevent.joinall([gevent.spawn(worker) for _ in range(concurrency)])
-    elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, failures
+    def body() -> list[CallOutcome]:
+        gevent.joinall([gevent.spawn(worker) for _ in range(concurrency)])
+        return outcomes
+
+    outcomes, wall, server_cpu, gen_cpu = _measure(proc, body)
+    return _run(outcomes, sum(1 for o in outcomes if o.ok) / wall, server_cpu, gen_cpu)
 
 
-def open_loop(port: int, callers: list[str], rate: float) -> tuple[list[float], int, list[str]]:
-    """Calls start at a fixed rate regardless of how long earlier ones take."""
-    from tests.esl_app_support.fake_fs import FakeSwitch
-
-    switch = FakeSwitch("127.0.0.1", port)
-    latencies: list[float] = []
-    statuses: list[str] = []
-    failures = 0
+def open_loop(proc: subprocess.Popen, switch: LeanSwitch, callers: list[str], rate: float) -> Run:
+    """Calls start at a fixed rate whatever earlier calls do: the latency a switch would see."""
+    outcomes: list[CallOutcome] = []
 
     def one(caller: str) -> None:
-        nonlocal failures
-        started = time.perf_counter()
-        try:
-            result = switch.call(caller, {"hotline_lookup": LOOKUPS}, timeout=10)
-        except (OSError, gevent.Timeout):
-            failures += 1
-            return
-        latencies.append((time.perf_counter() - started) * 1000)
-        statuses.append(result.variables.get("hotline_lookup_status", ""))
+        outcomes.append(switch.call(caller))
 
-    jobs = []
-    t0 = time.perf_counter()
-    for i, caller in enumerate(callers):
-        delay = t0 + i / rate - time.perf_counter()
-        if delay > 0:
-            gevent.sleep(delay)
-        jobs.append(gevent.spawn(one, caller))
-    gevent.joinall(jobs)
-    return latencies, failures, statuses
+    def body() -> list[CallOutcome]:
+        jobs = []
+        t0 = time.perf_counter()
+        for i, caller in enumerate(callers):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+            jobs.append(gevent.spawn(one, caller))
+        gevent.joinall(jobs)
+        return outcomes
+
+    outcomes, _wall, server_cpu, gen_cpu = _measure(proc, body)
+    return _run(outcomes, rate, server_cpu, gen_cpu)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (Linux /proc), to report cost per call on a shared machine."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
+# ---- one backend ------------------------------------------------------------------------------
 
-
-def _row(label: str, rate: float, lat: list[float], failures: int, cpu_ms: float | None = None) -> str:
-    cpu = f"   server CPU {cpu_ms:5.2f} ms/call (one core: {1000 / cpu_ms:5.0f} calls/s)" if cpu_ms else ""
-    return (f"  {label:<28} {rate:8.0f} calls/s   p50 {_percentile(lat, 0.5):6.2f} ms   "
-            f"p99 {_percentile(lat, 0.99):6.2f} ms   failures {failures}{cpu}")
-
-
-def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str) -> dict[str, float]:
+def _seed(name: str, db_url: str, customers: int) -> None:
     from esl_app.db import init_schema, open_database
     from esl_app.models import Customer
     from esl_app.seed import seed_customers
@@ -189,18 +357,18 @@ def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str
     database = open_database(db_url, query_timeout_ms=600000)
     init_schema(database)
     have = Customer.select().count()
-    if have >= args.customers:
-        print(f"{name}: reusing {have:,} customers already in {db_url}")
+    if have >= customers:
+        print(f"{name}: reusing {have:,} customers already in the database", flush=True)
     else:
         started = time.perf_counter()
-        seed_customers(database, args.customers - have, with_blacklist=False)
+        seed_customers(database, customers - have, with_blacklist=False)
         seeded = time.perf_counter() - started
-        print(f"{name}: seeded {args.customers - have:,} customers in {seeded:.1f} s "
-              f"({(args.customers - have) / seeded:,.0f}/s)")
+        print(f"{name}: seeded {customers - have:,} customers in {seeded:.1f} s "
+              f"({(customers - have) / seeded:,.0f}/s)", flush=True)
+    database.close()
     if name == "postgres":
         # What a DBA does after a bulk load; otherwise autovacuum works through the new rows
         # during the measurement and competes for the same two cores.
-        database.close()
         import psycopg2
 
         conn = psycopg2.connect(db_url)
@@ -208,57 +376,74 @@ def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str
         with conn.cursor() as cur:
             cur.execute("VACUUM ANALYZE")
         conn.close()
-    database.close()
 
+
+def _verdict(value: float, target: float, higher_is_better: bool, unit: str = "") -> str:
+    met = value >= target if higher_is_better else value <= target
+    if met:
+        return "met"
+    gap = (target - value) if higher_is_better else (value - target)
+    return f"MISSED by {gap:.2f}{unit} ({abs(gap) / target:.0%})"
+
+
+def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str) -> dict[str, Run]:
+    _seed(name, db_url, args.customers)
     callers = _callers(args.customers, args.calls)
-    figures: dict[str, float] = {}
-    for mode in ("bare", "set", "multiset"):
-        port = _free_port()
+    open_callers = _callers(args.customers, int(args.rate * args.open_seconds), seed=11)
+    runs: dict[str, Run] = {}
+    print(f"  {'':<22}{'closed loop x' + str(args.concurrency):>18}   "
+          f"{'open loop ' + format(args.rate, '.0f') + '/s':>26}   {'CPU per call (ms)':>26}")
+    for mode in args.modes.split(","):
+        port = free_port()
         if mode == "bare":
             cmd = [sys.executable, "-m", "tests.bench_esl_app", "--serve-bare", str(port)]
         else:
-            cfg = os.path.join(workdir, f"{name}.yaml")
+            cfg = os.path.join(workdir, f"{name}-{mode}.yaml")
             with open(cfg, "w", encoding="utf-8") as fh:
                 fh.write(f"esl: {{port: {port}, shutdown_grace_s: 5, set_app: {mode}}}\n"
                          f"database: {{url: '{db_url}', threads: 8}}\n"
                          "logging: {level: info}\n")
             cmd = [sys.executable, "-m", "esl_app.cli", "serve", "--config", cfg]
         proc = _start(cmd, port, os.path.join(workdir, f"{name}-{mode}.log"))
+        switch = LeanSwitch(port)
         try:
-            closed_loop(port, callers[:500], args.concurrency)  # warm up connections and caches
-            cpu0 = _cpu_seconds(proc.pid)
-            rate, lat, fails = closed_loop(port, callers, args.concurrency)
-            cpu_ms = (_cpu_seconds(proc.pid) - cpu0) * 1000 / max(1, len(lat))
-            print(_row(f"{mode} closed loop x{args.concurrency}", rate, lat, fails, cpu_ms))
-            figures[f"{mode}_cpu_ms"] = cpu_ms
-            o_lat, o_fails, statuses = open_loop(port, callers[: int(args.rate * args.open_seconds)], args.rate)
-            print(_row(f"{mode} open loop {args.rate:.0f}/s", args.rate, o_lat, o_fails))
-            if mode != "bare":
-                failed = sum(1 for s in statuses if s != "ok")
-                print(f"  lookup status: {len(statuses) - failed} ok, {failed} failed")
-            figures[f"{mode}_rate"] = rate
-            figures[f"{mode}_p50"] = statistics.median(lat) if lat else float("nan")
-            figures[f"{mode}_p99"] = _percentile(lat, 0.99)
-            figures[f"{mode}_open_p50"] = _percentile(o_lat, 0.5)
-            figures[f"{mode}_open_p99"] = _percentile(o_lat, 0.99)
+            closed_loop(proc, switch, callers[: min(500, len(callers))], args.concurrency)  # warm up
+            closed = closed_loop(proc, switch, callers, args.concurrency)
+            opened = open_loop(proc, switch, open_callers, args.rate)
         finally:
             _stop(proc)
-    for mode in ("set", "multiset"):
-        figures[f"{mode}_ratio"] = figures[f"{mode}_rate"] / figures["bare_rate"]
-        cpu_ratio = figures["bare_cpu_ms"] / figures[f"{mode}_cpu_ms"]
-        print(f"  ratio lookups ({mode})/bare: {figures[f'{mode}_ratio']:.2f} by throughput, {cpu_ratio:.2f} by server "
-              "CPU per call (the second is steadier when other processes share the cores)")
-    return figures
+        runs[mode] = closed
+        runs[mode + "_open"] = opened
+        label = "bare handler" if mode == "bare" else f"lookups ({mode})"
+        failed = sum(1 for s in closed.statuses + opened.statuses if s != "ok") if mode != "bare" else 0
+        print(f"  {label:<22}{closed.rate:10.0f} calls/s   p50 {opened.p50:6.2f} ms  p99 {opened.p99:6.2f} ms   "
+              f"server {closed.server_cpu_ms:5.2f}  generator {closed.generator_cpu_ms:5.2f}   "
+              f"failures {closed.failures + opened.failures}"
+              + (f", lookup status failed {failed}" if failed else ""), flush=True)
+    if "bare" in runs:
+        bare = runs["bare"]
+        for mode in [m for m in args.modes.split(",") if m != "bare"]:
+            run, opened = runs[mode], runs[mode + "_open"]
+            ratio = run.rate / bare.rate
+            cpu_ratio = bare.server_cpu_ms / run.server_cpu_ms
+            print(f"  {mode}: {run.rate:.0f} lookups/s (target >= {TARGET_RATE:.0f}: "
+                  f"{_verdict(run.rate, TARGET_RATE, True, '/s')}); "
+                  f"p99 {opened.p99:.2f} ms at {args.rate:.0f}/s (target <= {TARGET_P99_MS:.0f}: "
+                  f"{_verdict(opened.p99, TARGET_P99_MS, False, ' ms')}); "
+                  f"ratio {ratio:.2f} (target >= {TARGET_RATIO}: {_verdict(ratio, TARGET_RATIO, True)}), "
+                  f"{cpu_ratio:.2f} by server CPU per call")
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--calls", type=int, default=2000, help="calls per closed-loop run")
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--rate", type=float, default=100.0, help="open-loop calls per second")
-    parser.add_argument("--open-seconds", type=float, default=5.0)
+    parser.add_argument("--calls", type=int, default=3000, help="calls per closed-loop run")
+    parser.add_argument("--concurrency", type=int, default=10, help="closed loop: calls in flight")
+    parser.add_argument("--rate", type=float, default=100.0, help="open loop: calls started per second")
+    parser.add_argument("--open-seconds", type=float, default=10.0)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--modes", default="bare,multiset,set")
     parser.add_argument("--sqlite-db", metavar="PATH",
                         help="keep the SQLite database here and reuse it next time (seeding 1M takes minutes)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -267,13 +452,21 @@ def main(argv: list[str] | None = None) -> int:
         serve_bare(args.serve_bare)
         return 0
 
-    print(f"esl_app live lookups ({LOOKUPS}) through the socket path; {os.cpu_count()} CPUs; "
-          f"{args.customers:,} customers, {args.calls} calls, concurrency {args.concurrency}")
+    print(f"esl_app live lookups ({LOOKUPS}) through the socket path; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; {args.customers:,} customers; closed loop {args.calls} calls x"
+          f"{args.concurrency}; open loop {args.rate:.0f}/s for {args.open_seconds:.0f} s; targets: "
+          f">= {TARGET_RATE:.0f} lookups/s, p99 <= {TARGET_P99_MS:.0f} ms, ratio >= {TARGET_RATIO}", flush=True)
     workdir = tempfile.mkdtemp(prefix="hotline-bench-")
     try:
         for backend in args.backends.split(","):
             if backend == "sqlite":
-                path = os.path.abspath(args.sqlite_db) if args.sqlite_db else f"{workdir}/bench.db"
+                if args.sqlite_db:
+                    path = os.path.abspath(args.sqlite_db)
+                elif args.customers >= KEEP_SQLITE_FROM:
+                    path = os.path.join(tempfile.gettempdir(), f"hotline-bench-{args.customers}.db")
+                    print(f"sqlite: database kept in {path} for the next run (--sqlite-db to choose)")
+                else:
+                    path = f"{workdir}/bench.db"
                 bench_backend("sqlite", f"sqlite:///{path}", args, workdir)
             elif backend == "postgres":
                 from tests.esl_app_support.pg import PostgresUnavailable, start_cluster
