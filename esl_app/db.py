@@ -17,7 +17,7 @@ from playhouse import db_url
 
 from .models import ALL_MODELS, SchemaVersion, database_proxy
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Errors that mean "the database did not answer", as opposed to a bug in a lookup.
 DB_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError)
@@ -82,7 +82,23 @@ def _migration_1(db: peewee.Database) -> None:
     db.create_tables(ALL_MODELS, safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {1: _migration_1}
+def _migration_2(db: peewee.Database) -> None:
+    """Call records keep the hangup cause apart from the outcome; the switch-side cache outbox.
+
+    Version 1 databases created by a newer esl_app already have both (migration 1 creates every
+    current model), so each step checks first.
+    """
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from .models import CacheOutbox, CallRecord
+
+    if "hangup_cause" not in {c.name for c in db.get_columns(CallRecord._meta.table_name)}:
+        migrate(SchemaMigrator.from_database(db).add_column(
+            CallRecord._meta.table_name, "hangup_cause", peewee.CharField(max_length=64, default="")))
+    db.create_tables([CacheOutbox], safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {1: _migration_1, 2: _migration_2}
 
 
 def schema_version(db: peewee.Database) -> int:

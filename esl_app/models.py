@@ -110,7 +110,8 @@ class CallRecord(BaseModel):
     start_at = DateTimeField(null=True)
     answer_at = DateTimeField(null=True)
     end_at = DateTimeField(null=True)
-    outcome = CharField(max_length=64, default="")
+    outcome = CharField(max_length=64, default="")  # agent, voicemail, abandoned, rejected, ivr... (callrecords)
+    hangup_cause = CharField(max_length=64, default="")
     queue = CharField(max_length=64, default="")
     agent = CharField(max_length=64, default="")
     recording_path = CharField(max_length=255, default="")
@@ -136,6 +137,18 @@ class PinFailure(BaseModel):
     at = DateTimeField(default=utcnow, index=True)
 
 
+class CacheOutbox(BaseModel):
+    """Phone numbers whose switch-side cache entry must be rewritten (esl_app.cache).
+
+    Written in the same transaction as the change that affects them, so a change whose push to the
+    switch failed (switch down, esl-app killed) is still pushed later by ``esl-app serve``.
+    """
+
+    id = AutoField()
+    number = CharField(max_length=32)
+    queued_at = DateTimeField(default=utcnow)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
-    Customer, Phone, Bill, BlacklistEntry, BlacklistHit, CallRecord, SurveyScore, PinFailure,
+    Customer, Phone, Bill, BlacklistEntry, BlacklistHit, CallRecord, SurveyScore, PinFailure, CacheOutbox,
 ]
