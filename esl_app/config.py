@@ -50,10 +50,18 @@ class Config:
     # a delimiter no value contains; values FreeSWITCH's splitter would alter go by "set") or "set"
     # (one execute per variable: one Event Socket round trip each).
     set_app: str = "multiset"
-    # The switch's inbound Event Socket (switch-side cache; later phase).
+    # The switch's inbound Event Socket: call records and the switch-side cache. Used only when
+    # the config has a `freeswitch:` section (or HOTLINE_FS_HOST / HOTLINE_FS_PORT is set).
+    fs_enabled: bool = False
     fs_host: str = "127.0.0.1"
     fs_port: int = 8021
     fs_password: str = "ClueCon"
+    fs_timeout_ms: int = 5000
+    fs_records: bool = True   # one call record per hotline call, from CHANNEL_HANGUP_COMPLETE
+    fs_cache: bool = False    # keep routing facts in the switch's mod_hash (flows' `mode: cached`)
+    cache_command_bytes: int = 1800  # inserts packed per Event Socket command (see esl_app.cache)
+    # Call records the database could not take wait here (JSON lines) until it is back.
+    records_spool: str = "var/call-records.spool.jsonl"
     # Database: a peewee URL; sqlite:///path or postgresql://user:pw@127.0.0.1:5432/db.
     db_url: str = "sqlite:///var/hotline.db"
     db_threads: int = 8
@@ -114,6 +122,17 @@ def _choice(*allowed: str) -> Callable[[Any], Any]:
     return check
 
 
+def _bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise SettingError(f"must be true or false, got {value!r}")
+
+
 def _module_list(value: Any) -> Any:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise SettingError("must be a list of Python module names, e.g. [mysite.lookups]")
@@ -151,6 +170,11 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("freeswitch", "host"): ("fs_host", _text),
     ("freeswitch", "port"): ("fs_port", _int(1, 65535)),
     ("freeswitch", "password"): ("fs_password", _text),
+    ("freeswitch", "timeout_ms"): ("fs_timeout_ms", _int(100, 600000)),
+    ("freeswitch", "records"): ("fs_records", _bool),
+    ("freeswitch", "cache"): ("fs_cache", _bool),
+    ("freeswitch", "cache_command_bytes"): ("cache_command_bytes", _int(100, 10_000_000)),
+    ("records", "spool"): ("records_spool", _text),
     ("database", "url"): ("db_url", _text),
     ("database", "path"): ("db_url", _text),  # converted to sqlite:/// below
     ("database", "threads"): ("db_threads", _int(1, 256)),
@@ -174,6 +198,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "HOTLINE_ESL_PASSWORD": ("freeswitch", "password"),
     "HOTLINE_FS_HOST": ("freeswitch", "host"),
     "HOTLINE_FS_PORT": ("freeswitch", "port"),
+    "HOTLINE_FS_CACHE": ("freeswitch", "cache"),
     "HOTLINE_LOOKUP_DEADLINE_MS": ("lookups", "deadline_ms"),
     "HOTLINE_BLACKLIST_ACTION": ("blacklist", "action"),
     "HOTLINE_LOG_LEVEL": ("logging", "level"),
@@ -199,6 +224,11 @@ def _sqlite_url(path: str, base: Path) -> str:
     if not p.is_absolute():
         p = base / p
     return "sqlite:///" + str(p)
+
+
+def _path(path: str, base: Path) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else base / p)
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int], list[ConfigProblem]]:
@@ -257,6 +287,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
                 known = sorted({s for s, _ in _SCHEMA})
                 problems.append(ConfigProblem(src, sline, f"unknown section {section!r} (known: {', '.join(known)})"))
                 continue
+            if section == "freeswitch":
+                config.fs_enabled = True
             if body is None:
                 continue
             if not isinstance(body, dict):
@@ -278,18 +310,23 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
                     continue
                 if (section, key) == ("database", "path"):
                     checked = _sqlite_url(checked, base)
+                if (section, key) == ("records", "spool"):
+                    checked = _path(checked, base)
                 setattr(config, attr, checked)
 
     for var, (section, key) in _ENV.items():
         if var not in env:
             continue
         attr, check = _SCHEMA[(section, key)]
+        if section == "freeswitch" and key in ("host", "port"):
+            config.fs_enabled = True
         raw: Any = _env_value(env[var])
         try:
             setattr(config, attr, check(raw))
         except ValueError as exc:
             problems.append(ConfigProblem("environment", None, f"{var} {exc}"))
 
+    config.records_spool = _path(config.records_spool, base)
     if config.db_url.startswith("sqlite:///") and not config.db_url.startswith("sqlite:////"):
         rel = config.db_url[len("sqlite:///"):]
         if rel and rel != ":memory:":
