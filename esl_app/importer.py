@@ -195,6 +195,14 @@ def _money(value: str, what: str) -> Decimal | None:
 
 
 @dataclass
+class Touched:
+    """What a batch changed that the switch-side cache must hear about."""
+
+    customer_ids: list[int] = field(default_factory=list)
+    removed_numbers: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CleanRow:
     account: str
     values: dict[str, Any]
@@ -268,8 +276,11 @@ def clean_row(row: dict[str, str], mapping: Mapping) -> CleanRow:
     return CleanRow(account, values, phones, bill)
 
 
-def _store(clean: CleanRow) -> bool:
-    """Upsert one validated row; True when the customer was created."""
+def _store(clean: CleanRow, touched: Touched | None = None) -> bool:
+    """Upsert one validated row; True when the customer was created.
+
+    ``touched`` collects the customer's id and the numbers it lost (for the switch-side cache).
+    """
     values = dict(clean.values)
     pin = values.pop("pin", None)
     found = Customer.get_or_none(Customer.account == clean.account)
@@ -287,6 +298,8 @@ def _store(clean: CleanRow) -> bool:
         existing = {p.number: p for p in Phone.select().where(Phone.customer == customer.id)}
         wanted = {key: (kind, ext) for key, kind, ext in clean.phones}
         stale = [p.id for n, p in existing.items() if n not in wanted]
+        if touched is not None:
+            touched.removed_numbers += [n for n in existing if n not in wanted]
         if stale:
             Phone.delete().where(Phone.id.in_(stale)).execute()
         for key, (kind, ext) in wanted.items():
@@ -300,6 +313,8 @@ def _store(clean: CleanRow) -> bool:
             Bill.create(customer=customer.id, **clean.bill)
         else:
             Bill.update(**clean.bill).where(Bill.id == bill.id).execute()
+    if touched is not None:
+        touched.customer_ids.append(customer.id)
     return created
 
 
@@ -309,8 +324,13 @@ def count_rows(path: Path, mapping: Mapping) -> int:
 
 
 def import_customers(database: peewee.Database, path: str | Path, mapping: Mapping, *, batch: int = 500,
-                     progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import a CSV export; raises :class:`ImportSetupError` for whole-file problems."""
+                     progress: Callable[[int], None] | None = None,
+                     on_batch: Callable[[Touched], None] | None = None) -> ImportReport:
+    """Import a CSV export; raises :class:`ImportSetupError` for whole-file problems.
+
+    ``on_batch`` runs inside each batch's transaction with what the batch changed (the CLI queues
+    the affected numbers for the switch-side cache there, so they commit together).
+    """
     path = Path(path)
     header, rows = _open_rows(path, mapping)
     _check_headers(path, header, mapping)
@@ -319,15 +339,18 @@ def import_customers(database: peewee.Database, path: str | Path, mapping: Mappi
 
     def flush() -> None:
         with database.atomic():
+            touched = Touched() if on_batch else None
             for line, clean in pending:
                 try:
                     with database.atomic():
-                        if _store(clean):
+                        if _store(clean, touched):
                             report.created += 1
                         else:
                             report.updated += 1
                 except DB_ERRORS as exc:
                     report.rejected.append(RowProblem(line, f"database refused the row: {exc}"))
+            if on_batch and touched is not None:
+                on_batch(touched)
         if progress:
             progress(len(pending))
         pending.clear()
@@ -352,5 +375,5 @@ def import_customers(database: peewee.Database, path: str | Path, mapping: Mappi
     return report
 
 
-__all__ = ["FIELDS", "ImportReport", "ImportSetupError", "Mapping", "RowProblem", "clean_row", "count_rows",
-           "import_customers", "load_mapping"]
+__all__ = ["FIELDS", "ImportReport", "ImportSetupError", "Mapping", "RowProblem", "Touched", "clean_row",
+           "count_rows", "import_customers", "load_mapping"]
