@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from . import model as m
 from .patterns import menu_regex
-from .schema import BUILTIN_LOOKUPS, EXTENSION
+from .schema import EXTENSION
 
 PAGD_NO_FILE = "silence_stream://100"  # pagd needs a "bad input" file; we play our own prompts
 SAY = {"number": ("NUMBER", "pronounced"), "currency": ("CURRENCY", "pronounced"), "digits": ("NUMBER", "iterated")}
@@ -327,18 +327,15 @@ class FlowPlanner:
 
     def node_lookup(self, n: m.Lookup) -> None:
         if n.mode == "cached":
-            tests = []
-            actions = []
-            for lookup in n.lookups:
-                tests.append({"field": f"${{hash(select/hotline/{lookup}:${{caller_id_number}})}}",
-                              "expression": "^ok$"})
-                for var in BUILTIN_LOOKUPS[lookup]:
-                    actions.append(Action(
-                        "set", f"{var}=${{hash(select/hotline/{lookup}:${{caller_id_number}}:{var})}}"))
-            conds = [Condition(dest(n.name))] + [Condition(t) for t in tests[:-1]]
-            conds.append(Condition(tests[-1], actions + [Action("set", "hotline_lookup_status=ok")]
-                                   + self.goto(n.next)))
-            self.ext(f"{n.name}.cached", *conds)
+            # One mod_hash value per caller holds every routing fact; its key and format belong to
+            # esl_app's cache module, which fills it (flows/README.md "Lookups").
+            from esl_app.cache import CACHED_VARIABLES, DIALPLAN_FIELD, VALUE_EXPRESSION
+
+            actions = [Action("set", f"{var}={value}") for lookup in n.lookups
+                       for var, value in CACHED_VARIABLES[lookup]]
+            self.ext(f"{n.name}.cached", Condition(dest(n.name)), Condition(
+                {"field": DIALPLAN_FIELD, "expression": VALUE_EXPRESSION},
+                actions + [Action("set", "hotline_lookup_status=ok")] + self.goto(n.next)))
         self.simple(n.name, self._socket(n.name, ",".join(n.lookups)) + self.goto(n.next))
 
     def node_collect(self, n: m.Collect) -> None:

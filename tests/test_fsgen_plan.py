@@ -265,11 +265,13 @@ nodes:
         ("set", "hotline_node=ident"), ("set", "hotline_lookup=customer,arrears"),
         ("set", "hotline_lookup_status=failed"), ("socket", "127.0.0.1:9090 async full"),
         ("transfer", "fast XML hotline_l")]
-    assert dp.tests("fast", 0) == [{"field": "${hash(select/hotline/blacklist:${caller_id_number})}",
-                                    "expression": "^ok$"}]
+    # one mod_hash value per caller, keyed by the normalised caller ID (esl_app.cache)
+    assert dp.tests("fast", 0) == [{
+        "field": r"${hash(select/hotline/${regex(m:~${caller_id_number}~^(?:\+86|0086|(?!0086)(?:86(?=\d{10,}$))?)"
+                 r"0*([1-9]\d{8,10})$~%1)})}",
+        "expression": r"^1;(\d+);(platinum|gold|normal);(zh|en);([A-Za-z0-9_.-]*);(\d+);(true|false)$"}]
     assert dp.actions("fast", 0) == [
-        ("set", "hotline_blacklisted=${hash(select/hotline/blacklist:${caller_id_number}:hotline_blacklisted)}"),
-        ("set", "hotline_lookup_status=ok"), ("hangup", "NORMAL_CLEARING")]
+        ("set", "hotline_blacklisted=false"), ("set", "hotline_lookup_status=ok"), ("hangup", "NORMAL_CLEARING")]
     assert dp.actions("fast")[3] == ("socket", "127.0.0.1:9090 async full")
 
 
