@@ -4,6 +4,10 @@ Autoescape is on for every template, and values that come from flows go through 
 filter, which also turns newlines and tabs into character references: no value (mailbox
 names, agent contacts, variable values) can close an attribute, open an element or start a
 new line in the generated XML.
+
+A context's extensions (most of the output: hundreds per flow) are plain structure, so they
+are built here with string formatting instead of template loops, escaped exactly as the
+templates escape (`extensions_xml`); the templates keep the documents' frames.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from markupsafe import Markup, escape
 
 from . import model as m
 from .errors import Problem, Severity
-from .plan import ContextPlan, FlowPlanner, public_expression
+from .plan import Action, Condition, ContextPlan, FlowPlanner, public_expression
 
 _ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#10;", "\r": "&#13;",
         "\t": "&#9;"}
@@ -40,8 +44,7 @@ def _attr(value: Any) -> Markup:
 
 
 def _xmlattrs(attrs: dict[str, str]) -> Markup:
-    return Markup("".join([f' {k}="{_ESC_RE.sub(_esc_char, v) if _ESC_RE.search(v) else v}"'
-                           for k, v in attrs.items()]))
+    return Markup("".join([f' {k}="{_attr_text(v)}"' for k, v in attrs.items()]))
 
 
 def _esc_char(mt: re.Match[str]) -> str:
@@ -52,6 +55,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("fsgen", "templates"),
         autoescape=True,
+        auto_reload=False,  # templates are package files: no stat per render
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -98,8 +102,77 @@ def _queue_params(flow: m.Flow, q: m.Queue, files: Any) -> list[tuple[str, str]]
     return params
 
 
+def _text(value: str) -> str:
+    """Element and action text as autoescape writes it (markupsafe: &#34; and &#39; for quotes)."""
+    return str(escape(value))
+
+
+def _attr_text(value: str) -> str:
+    """An attribute value as the xmlattr filter writes it."""
+    return _ESC_RE.sub(_esc_char, value) if _ESC_RE.search(value) else value
+
+
+def _escaped(name: str, conditions: list[Condition]) -> tuple[str, list[Condition]]:
+    """An extension with every value escaped, ready to be written as is."""
+    return _text(name), [
+        Condition({k: _attr_text(v) for k, v in attrs.items()},
+                  [Action(_text(app), None if data is None else _text(data)) for app, data in actions],
+                  [Action(_text(app), None if data is None else _text(data)) for app, data in anti_actions])
+        for attrs, actions, anti_actions in conditions]
+
+
+def _extension(name: str, conditions: list[Condition]) -> tuple[str, int]:
+    """One <extension> with its values written as they are, and how many of the characters
+    escaping could change its own markup holds."""
+    parts = [f'    <extension name="{name}">\n']
+    tags = 2
+    quotes = 2
+    for attrs, actions, anti_actions in conditions:
+        quotes += 2 * len(attrs)
+        a = "".join([f' {k}="{v}"' for k, v in attrs.items()])
+        if actions or anti_actions:
+            parts.append(f"      <condition{a}>\n")
+            for tag, group in (("action", actions), ("anti-action", anti_actions)):
+                for app, data in group:
+                    if data is None:
+                        parts.append(f'        <{tag} application="{app}"/>\n')
+                        quotes += 2
+                    else:
+                        parts.append(f'        <{tag} application="{app}" data="{data}"/>\n')
+                        quotes += 4
+            parts.append("      </condition>\n")
+            tags += 2 + len(actions) + len(anti_actions)
+        else:
+            parts.append(f"      <condition{a}/>\n")
+            tags += 1
+    parts.append("    </extension>")
+    # a `<`, a `>` and a newline per element (none after the last), two quotes per attribute
+    return "".join(parts), 3 * tags - 1 + quotes
+
+
+#: the characters escaping can change (autoescape: & < > " '; attributes also newline, CR, tab)
+_SPECIALS = b"&<>\"'\n\r\t"
+
+
+def extensions_xml(plan: ContextPlan) -> Markup:
+    """The <extension> elements of a context, as context.xml.j2 used to loop over them.
+
+    Almost no value needs escaping, so each extension is first written as is. It is kept when
+    it holds exactly as many of the characters escaping could change as its own markup does:
+    then no value held one, and escaping would have changed nothing. Otherwise it is written
+    again from escaped values."""
+    out = []
+    for name, conditions in plan.extensions:
+        text, own = _extension(name, conditions)
+        data = text.encode()
+        if len(data) - len(data.translate(None, _SPECIALS)) != own:
+            text = _extension(*_escaped(name, conditions))[0]
+        out.append(text)
+    return Markup("\n".join(out))
+
+
 def render_context(flow: m.Flow, plan: ContextPlan) -> str:
-    return _env().get_template("context.xml.j2").render(flow=flow.name, plan=plan)
+    return _env().get_template("context.xml.j2").render(flow=flow.name, plan=plan, extensions=extensions_xml(plan))
 
 
 @dataclass
