@@ -32,17 +32,20 @@ INVALID: Any = _Invalid()
 class Rec(dict):  # type: ignore[type-arg]
     """A checked mapping: a dict that remembers where it and each of its values came from."""
 
+    __slots__ = ("loc", "key_locs", "value_locs", "invalid_keys", "parsed_keys")
+
     loc: Loc
     key_locs: dict[str, Loc]
     value_locs: dict[str, Loc]
+    invalid_keys: set[str]
+    parsed_keys: dict[str, Any]
 
     def __init__(self, loc: Loc) -> None:
-        super().__init__()
         self.loc = loc
         self.key_locs = {}
         self.value_locs = {}
-        self.invalid_keys: set[str] = set()
-        self.parsed_keys: dict[str, Any] = {}
+        self.invalid_keys = set()
+        self.parsed_keys = {}
 
     def vloc(self, key: str) -> Loc:
         return self.value_locs.get(key, self.key_locs.get(key, self.loc))
@@ -51,11 +54,12 @@ class Rec(dict):  # type: ignore[type-arg]
 class LList(list):  # type: ignore[type-arg]
     """A checked list that remembers the location of each item."""
 
+    __slots__ = ("loc", "item_locs")
+
     loc: Loc
     item_locs: list[Loc]
 
     def __init__(self, loc: Loc) -> None:
-        super().__init__()
         self.loc = loc
         self.item_locs = []
 
@@ -111,6 +115,11 @@ class Type:
         return ctx.error(y.loc, f"expected {what or self.what}, got {describe(y)}")
 
 
+_MISS: Any = object()
+#: results remembered per type for texts already accepted (names, node types, values repeat a lot)
+_MEMO_LIMIT = 4096
+
+
 class Str(Type):
     """Text on one line; `pattern` (a full match) and `explain` say what shape is allowed."""
 
@@ -132,8 +141,37 @@ class Str(Type):
         self.accept_numbers = accept_numbers
         self.max_len = max_len
         self.extra = extra
+        self.accepted: dict[str, Any] = {}  # text -> value, for texts that passed every rule
 
     def check(self, y: YNode, ctx: Ctx) -> Any:
+        # the rules below depend only on the text once the scalar's kind is allowed, so a
+        # text seen before gives the same value again
+        if y.__class__ is YScalar:
+            cls = y.value.__class__  # type: ignore[union-attr]
+            if cls is str or ((cls is int or cls is float) and (self.accept_numbers or y.quoted)):  # type: ignore[union-attr]
+                hit = self.accepted.get(y.raw, _MISS)  # type: ignore[union-attr]
+                if hit is not _MISS:
+                    return hit.copy() if hit.__class__ is list else hit
+        return self._remember(y, ctx)
+
+    def check_key(self, key: str, loc: Loc, ctx: Ctx) -> Any:
+        """A mapping key (always text) checked as this type."""
+        hit = self.accepted.get(key, _MISS)
+        if hit is not _MISS:
+            return hit.copy() if hit.__class__ is list else hit
+        return self._remember(YScalar(loc, key, key, True), ctx)
+
+    def _remember(self, y: YNode, ctx: Ctx) -> Any:
+        before = len(ctx.problems)
+        value = self._check(y, ctx)
+        if value is not INVALID and len(ctx.problems) == before:
+            accepted = self.accepted
+            if len(accepted) >= _MEMO_LIMIT:
+                accepted.clear()
+            accepted[y.raw] = value.copy() if value.__class__ is list else value  # type: ignore[union-attr]
+        return value
+
+    def _check(self, y: YNode, ctx: Ctx) -> Any:
         if y.__class__ is not YScalar:
             return self.wrong(y, ctx)
         assert isinstance(y, YScalar)
@@ -348,20 +386,26 @@ class MapOf(Type):
         out = Rec(y.loc)
         ok = True
         outer = ctx.node
+        node_scope = self.node_scope
+        check_key = self.key.check_key
+        check_value = self.value.check
+        parsed_keys = out.parsed_keys
+        key_locs = out.key_locs
+        value_locs = out.value_locs
         for key, (kloc, vnode) in y.items.items():
-            if self.node_scope:
+            if node_scope:
                 ctx.node = key
-            parsed_key = self.key.check(YScalar(kloc, key, key, True), ctx)
+            parsed_key = check_key(key, kloc, ctx)
             if parsed_key is INVALID:
                 out.invalid_keys.add(key)
                 ok = False
                 ctx.node = outer
                 continue
-            out.parsed_keys[key] = parsed_key
-            value = self.value.check(vnode, ctx)
+            parsed_keys[key] = parsed_key
+            value = check_value(vnode, ctx)
             ctx.node = outer
-            out.key_locs[key] = kloc
-            out.value_locs[key] = vnode.loc
+            key_locs[key] = kloc
+            value_locs[key] = vnode.loc
             if value is INVALID:
                 out.invalid_keys.add(key)
                 ok = False
@@ -404,6 +448,7 @@ class Record(Type):
         self.partial = partial
         self._absent = [(k, f.required, f.default, f.doc) for k, f in self.fields.items()
                         if f.required or f.default is not _MISSING]
+        self._checks = {k: f.type.check for k, f in self.fields.items()}
 
     def check(self, y: YNode, ctx: Ctx) -> Any:
         if y.__class__ is not YMap:
@@ -411,18 +456,18 @@ class Record(Type):
         assert isinstance(y, YMap)
         out = Rec(y.loc)
         ok = True
-        fields = self.fields
+        checks = self._checks
         key_locs = out.key_locs
         value_locs = out.value_locs
         items = y.items
         for key, (kloc, vnode) in items.items():
-            spec = fields.get(key)
-            if spec is None:
-                ctx.error(kloc, f"unknown key '{key}'{did_you_mean(key, fields)}",
+            check = checks.get(key)
+            if check is None:
+                ctx.error(kloc, f"unknown key '{key}'{did_you_mean(key, self.fields)}",
                           hint=self.known_keys_hint())
                 ok = False
                 continue
-            value = spec.type.check(vnode, ctx)
+            value = check(vnode, ctx)
             key_locs[key] = kloc
             value_locs[key] = vnode.loc
             if value is INVALID:
@@ -430,9 +475,7 @@ class Record(Type):
                 ok = False
                 continue
             out[key] = value
-        for key, required, default, doc in self._absent:
-            if key in items:
-                continue
+        for key, required, default, doc in [entry for entry in self._absent if entry[0] not in items]:
             if required:
                 ctx.error(y.loc, f"missing key '{key}'" + (f" ({doc})" if doc else ""))
                 ok = False
