@@ -8,6 +8,9 @@ edges are unknown and the results would be noise.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,14 +88,18 @@ def check_flow(flow: m.Flow, recordings: Path) -> list[Problem]:
         out.append(Problem.at(flow.start_loc, f"start: undefined node '{flow.start}'"
                                               f"{did_you_mean(flow.start, node_names)}"))
     ref_problems: list[Problem] = []
-    for node in flow.nodes.values():
-        ref_problems += _check_refs(flow, node, node_names)
+    # each node's edges and prompt references, worked out once for every rule below
+    edges = {name: node.edges() for name, node in flow.nodes.items()}
+    prompt_refs = {name: list(node.prompt_refs()) for name, node in flow.nodes.items()}
+    prompt_ids = set(flow.prompts) | flow.broken_prompts
+    for name, node in flow.nodes.items():
+        ref_problems += _check_refs(flow, node, node_names, edges[name], prompt_refs[name], prompt_ids)
         out += _check_node(flow, node)
-    out += ref_problems + _check_prompts(flow, recordings)
+    out += ref_problems + _check_prompts(flow, recordings, prompt_refs)
     # with a broken node or a dangling reference the graph is unknown: loops and
     # unreachable nodes would only repeat the real error
     if not flow.broken and flow.start in flow.nodes and not any(p.is_error for p in ref_problems):
-        out += _check_graph(flow)
+        out += _check_graph(flow, edges)
     return out
 
 
@@ -100,19 +107,20 @@ def _err(node: m.Node, loc: Loc, message: str, hint: str | None = None) -> Probl
     return Problem.at(loc, message, node=node.name, hint=hint)
 
 
-def _check_refs(flow: m.Flow, node: m.Node, names: set[str]) -> list[Problem]:
+def _check_refs(flow: m.Flow, node: m.Node, names: set[str], edges: list[m.Edge],
+                prompt_refs: list[tuple[str, Loc]], prompt_ids: set[str]) -> list[Problem]:
     out: list[Problem] = []
-    for edge in node.edges():
-        if edge.target in (m.TOP, m.HANGUP):
+    for edge in edges:
+        target = edge.target
+        if target == m.TOP or target == m.HANGUP:
             continue
-        if edge.target == m.BACK:
+        if target == m.BACK:
             if not isinstance(node, m.Menu):
                 out.append(_err(node, edge.loc, "'back' is only for menus (it returns to the menu that led here)"))
             continue
-        if edge.target not in names:
-            out.append(_err(node, edge.loc, f"undefined node '{edge.target}'{did_you_mean(edge.target, names)}"))
-    prompt_ids = set(flow.prompts) | flow.broken_prompts
-    for pid, loc in node.prompt_refs():
+        if target not in names:
+            out.append(_err(node, edge.loc, f"undefined node '{target}'{did_you_mean(target, names)}"))
+    for pid, loc in prompt_refs:
         if pid not in prompt_ids:
             out.append(_err(node, loc, f"undefined prompt '{pid}'{did_you_mean(pid, prompt_ids)}"))
     if isinstance(node, m.Voicemail):
@@ -198,17 +206,18 @@ def _check_node(flow: m.Flow, node: m.Node) -> list[Problem]:
     return out
 
 
-def _check_prompts(flow: m.Flow, recordings: Path) -> list[Problem]:
+def _check_prompts(flow: m.Flow, recordings: Path, prompt_refs: dict[str, list[tuple[str, Loc]]]) -> list[Problem]:
     out: list[Problem] = []
-    used = {pid for node in flow.nodes.values() for pid, _ in node.prompt_refs()}
+    used = {pid for refs in prompt_refs.values() for pid, _ in refs}
     unrendered: list[tuple[m.Prompt, Path]] = []
+    base = os.fspath(recordings)
     for prompt in flow.prompts.values():
         if prompt.id not in used and not flow.broken_nodes:
             out.append(Problem.at(prompt.loc, f"prompt '{prompt.id}' is never used", severity=Severity.WARNING))
         for part in prompt.parts:
-            path = recordings / part.path
-            if path.is_file():
+            if _is_file(os.path.join(base, part.path)):
                 continue
+            path = recordings / part.path
             if part.rendered:
                 unrendered.append((prompt, path))
             else:
@@ -225,6 +234,21 @@ def _check_prompts(flow: m.Flow, recordings: Path) -> list[Problem]:
     return out
 
 
+_MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _is_file(path: str) -> bool:
+    """Path.is_file() without building a Path (the same errors are ignored or raised)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno in _MISSING_ERRNOS:
+            return False
+        raise
+    except ValueError:
+        return False
+
+
 def _display(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -234,17 +258,21 @@ def _display(path: Path) -> str:
 
 def successors(flow: m.Flow, node: m.Node) -> list[str]:
     """Node names reachable in one step (top = start; hangup and back are not nodes)."""
+    return _successors(flow, node.edges())
+
+
+def _successors(flow: m.Flow, edges: list[m.Edge]) -> list[str]:
     out = []
-    for edge in node.edges():
+    for edge in edges:
         target = flow.start if edge.target == m.TOP else edge.target
         if target in flow.nodes:
             out.append(target)
     return out
 
 
-def _check_graph(flow: m.Flow) -> list[Problem]:
+def _check_graph(flow: m.Flow, edges: dict[str, list[m.Edge]]) -> list[Problem]:
     out: list[Problem] = []
-    succ = {name: successors(flow, node) for name, node in flow.nodes.items()}
+    succ = {name: _successors(flow, edges[name]) for name in flow.nodes}
     seen = {flow.start}
     todo = [flow.start]
     while todo:
@@ -258,7 +286,7 @@ def _check_graph(flow: m.Flow) -> list[Problem]:
                                   node=name, hint="link it from another node, or delete it"))
     # nodes from which the caller can act or the call can end
     exits = {name for name, node in flow.nodes.items()
-             if node.waits_for_caller or any(e.target == m.HANGUP for e in node.edges())}
+             if node.waits_for_caller or any(e.target == m.HANGUP for e in edges[name])}
     pred: dict[str, list[str]] = {name: [] for name in flow.nodes}
     for name, nexts in succ.items():
         for nxt in nexts:
