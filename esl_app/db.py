@@ -17,7 +17,7 @@ from playhouse import db_url
 
 from .models import ALL_MODELS, SchemaVersion, database_proxy
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Errors that mean "the database did not answer", as opposed to a bug in a lookup.
 DB_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError)
@@ -98,7 +98,20 @@ def _migration_2(db: peewee.Database) -> None:
     db.create_tables([CacheOutbox], safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {1: _migration_1, 2: _migration_2}
+def _migration_3(db: peewee.Database) -> None:
+    """Phone numbers indexed with their customer, replacing the index on the number alone: the
+    live lookup's "who has this number, lowest id first" and the cache fill's shared numbers are
+    answered from the index without reading the table."""
+    from .models import Phone
+
+    indexes = {i.name for i in db.get_indexes(Phone._meta.table_name)}
+    if "phone_number_customer_id" not in indexes:
+        db.execute_sql("CREATE INDEX phone_number_customer_id ON phone (number, customer_id)")
+    if "phone_number" in indexes:
+        db.execute_sql("DROP INDEX phone_number")
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {1: _migration_1, 2: _migration_2, 3: _migration_3}
 
 
 def schema_version(db: peewee.Database) -> int:

@@ -60,12 +60,13 @@ class Customer(BaseModel):
 class Phone(BaseModel):
     id = AutoField()
     customer = ForeignKeyField(Customer, backref="phones", on_delete="CASCADE")
-    number = CharField(max_length=32, index=True)  # canonical key (esl_app.phone.normalise)
+    number = CharField(max_length=32)  # canonical key (esl_app.phone.normalise)
     kind = CharField(max_length=10, default="other")
     extension = CharField(max_length=8, default="")
 
     class Meta:
-        indexes = ((("customer", "number"), True),)
+        # (number, customer) answers "who has this number, lowest id first" from the index alone.
+        indexes = ((("customer", "number"), True), (("number", "customer"), False))
 
 
 class Bill(BaseModel):
