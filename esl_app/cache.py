@@ -142,7 +142,9 @@ def encode(facts: Facts, tier_scores: dict[str, int]) -> str | None:
     """
     tier = facts.tier if facts.tier in tier_scores else "normal"
     language = facts.language if facts.language in ("zh", "en") else "zh"
-    agent = re.sub(r"[\r\n]+", " ", facts.agent or "").strip()
+    agent = (facts.agent or "").strip()
+    if "\n" in agent or "\r" in agent:
+        agent = re.sub(r"[\r\n]+", " ", agent)
     if tier not in ("platinum", "gold", "normal") or not _SAFE_AGENT.fullmatch(agent):
         return None
     arrears = "true" if facts.arrears else "false"
@@ -163,8 +165,13 @@ def decode(value: str, lookups: Iterable[str] = tuple(CACHED_VARIABLES)) -> dict
 
 # --- facts from the database -------------------------------------------------------------------
 
-_PAGE = ("SELECT p.number, c.id, c.tier, c.language, c.designated_agent FROM phone p "
-         "JOIN customer c ON c.id = p.customer_id WHERE p.number > ? ORDER BY p.number, c.id LIMIT ?")
+# A fill reads customers in id order (sequential in both tables, whatever the numbers look like);
+# numbers several customers share are settled from the (number, customer_id) index beforehand.
+_PAGE = ("SELECT p.number, c.id, c.tier, c.language, c.designated_agent FROM customer c "
+         "JOIN phone p ON p.customer_id = c.id WHERE c.id > ? ORDER BY c.id LIMIT ?")
+_ONE = ("SELECT p.number, c.id, c.tier, c.language, c.designated_agent FROM customer c "
+        "JOIN phone p ON p.customer_id = c.id WHERE c.id = ?")
+_SHARED = "SELECT number, MIN(customer_id) FROM phone GROUP BY number HAVING COUNT(*) > 1"
 _BY_NUMBER = ("SELECT p.number, c.id, c.tier, c.language, c.designated_agent FROM phone p "
               "JOIN customer c ON c.id = p.customer_id WHERE p.number IN ({marks}) ORDER BY p.number, c.id")
 _OVERDUE = "SELECT DISTINCT customer_id FROM bill WHERE amount_due > 0 AND due_date < ?"
@@ -192,6 +199,7 @@ class Blacklist:
     def __init__(self, exact: set[str], prefixes: set[str]):
         self.exact = exact
         self.prefixes = prefixes
+        self._lengths = sorted({len(p) for p in prefixes})
 
     @classmethod
     def load(cls, database: peewee.Database, now: dt.datetime | None = None) -> Blacklist:
@@ -204,22 +212,36 @@ class Blacklist:
     def listed(self, key: str) -> bool:
         if key in self.exact:
             return True
-        return bool(self.prefixes) and any(key[:i] in self.prefixes for i in range(1, len(key) + 1))
+        return any(key[:n] in self.prefixes for n in self._lengths if n <= len(key))
 
 
 Entry = tuple[str, "str | None"]  # (key, value); None deletes the key
 
 
-def _entries(rows: Iterable[tuple[Any, ...]], overdue: set[int], blacklist: Blacklist,
-             tier_scores: dict[str, int]) -> list[Entry]:
-    """One entry per number: the lowest customer id wins, as in the live customer lookup."""
-    out: list[Entry] = []
-    previous = None
-    for number, customer_id, tier, language, agent in rows:
-        if number == previous:
+def _first_customers(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows sorted by number -> one row per number, the lowest customer id's (as the live lookup)."""
+    best: tuple[Any, ...] | None = None
+    for row in rows:
+        if best is not None and row[0] == best[0]:
+            if int(row[1]) < int(best[1]):
+                best = row
             continue
-        previous = number
+        if best is not None:
+            yield best
+        best = row
+    if best is not None:
+        yield best
+
+
+def _entries(rows: Iterable[tuple[Any, ...]], overdue: set[int], blacklist: Blacklist,
+             tier_scores: dict[str, int], owners: dict[str, int] | None = None) -> list[Entry]:
+    """One entry per number. ``rows`` are sorted by number, or ``owners`` names the customer
+    (lowest id, as in the live lookup) of every number several customers share."""
+    out: list[Entry] = []
+    for number, customer_id, tier, language, agent in (rows if owners is not None else _first_customers(rows)):
         if not cacheable_key(number):
+            continue
+        if owners is not None and owners.get(number, customer_id) != customer_id:
             continue
         if blacklist.listed(number):
             out.append((number, None))
@@ -249,9 +271,11 @@ def numbers_of_customers(database: peewee.Database, customer_ids: Iterable[int])
 
 
 def numbers_with_prefix(database: peewee.Database, prefix: str) -> list[str]:
+    """Numbers starting with ``prefix`` (a digit range on the index: LIKE would scan on SQLite)."""
     if not prefix.isdigit():
         return []
-    return [r[0] for r in _rows(database, "SELECT DISTINCT number FROM phone WHERE number LIKE ?", (prefix + "%",))]
+    return [r[0] for r in _rows(database, "SELECT DISTINCT number FROM phone WHERE number >= ? AND number < ?",
+                                (prefix, prefix + ":"))]
 
 
 def numbers_falling_due(database: peewee.Database, since: dt.date, until: dt.date) -> list[str]:
@@ -366,35 +390,49 @@ def fill(conn: SwitchConnection, database: peewee.Database, config: Config, *, p
          progress: Callable[[int], None] | None = None, today: dt.date | None = None) -> FillReport:
     """Load the facts of every customer number into the switch (see the module docstring).
 
-    Pages are read by number order (keyset pagination, bounded memory) in a worker thread while
+    Pages are read in customer order (keyset pagination, bounded memory) in a worker thread while
     the previous page is being pushed. Blacklisted numbers are deleted from the switch.
     """
     started = time.perf_counter()
     report = FillReport()
     when = (today or dt.date.today()).isoformat()
 
-    def setup() -> tuple[set[int], Blacklist]:
-        return {int(r[0]) for r in _rows(database, _OVERDUE, (when,))}, Blacklist.load(database)
+    def setup() -> tuple[set[int], Blacklist, dict[str, int]]:
+        overdue = {int(r[0]) for r in _rows(database, _OVERDUE, (when,))}
+        return overdue, Blacklist.load(database), {r[0]: int(r[1]) for r in _rows(database, _SHARED)}
 
-    def read(after: str) -> tuple[list[tuple[Any, ...]], float]:
+    def read(after: int) -> tuple[list[tuple[Any, ...]], float]:
+        """A page of whole customers: one whose phones the limit cut is left for the next page."""
         t = time.perf_counter()
-        return _rows(database, _PAGE, (after, page)), time.perf_counter() - t
+        rows = _rows(database, _PAGE, (after, page))
+        if len(rows) == page:
+            last = rows[-1][1]
+            cut = len(rows)
+            while cut and rows[cut - 1][1] == last:
+                cut -= 1
+            rows = rows[:cut] if cut else _rows(database, _ONE, (last,))
+        return rows, time.perf_counter() - t
 
-    overdue, blacklist = _run_in_thread(setup)
+    overdue, blacklist, owners = _run_in_thread(setup)
     pool = gevent.get_hub().threadpool
-    pending = pool.spawn(read, "")
-    while True:
-        rows, took = pending.get()
-        report.read_seconds += took
-        if not rows:
-            break
-        pending = pool.spawn(read, rows[-1][0])
-        entries = _entries(rows, overdue, blacklist, config.tier_scores)
-        report.numbers += len(entries)
-        report.skipped += sum(1 for _key, value in entries if value is None)
-        report.add(push(conn, entries, config.cache_command_bytes))
-        if progress:
-            progress(len(entries))
+
+    def entries() -> Iterator[Entry]:
+        # One stream over all pages, so the pipeline to the switch never drains at a page boundary.
+        pending = pool.spawn(read, 0)
+        while True:
+            rows, took = pending.get()
+            report.read_seconds += took
+            if not rows:
+                return
+            pending = pool.spawn(read, rows[-1][1])
+            page_entries = _entries(rows, overdue, blacklist, config.tier_scores, owners)
+            report.numbers += len(page_entries)
+            report.skipped += sum(1 for _key, value in page_entries if value is None)
+            yield from page_entries
+            if progress:
+                progress(len(page_entries))
+
+    report.add(push(conn, entries(), config.cache_command_bytes, window=256))
     conn.api(f"hash insert/{REALM}/{MARKER}/{int(time.time())};{report.inserted}")
     report.seconds = time.perf_counter() - started
     return report

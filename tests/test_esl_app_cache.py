@@ -220,10 +220,16 @@ def _dump(conn: SwitchConnection) -> dict[str, str]:
 
 
 def test_fill_loads_exactly_the_database_facts(rig: Rig, database) -> None:
+    # One number shared by more customers than a page holds; the lowest id (who got the number
+    # last, so its row comes last in the index) wins, as in the live lookup.
+    first = add_customer("家长", "970000", ["13711110000"], tier="platinum")
+    for i in range(1, 5):
+        add_customer(f"家庭{i}", f"97000{i}", ["13711112222"], tier="gold")
+    Phone.create(customer=first.id, number="13711112222", kind="mobile")
     conn = rig.conn()
     try:
         conn.api("hash insert/hotline/13600002222/1;9;gold;zh;;2000;false")  # now blacklisted: must go
-        report = fill(conn, database, rig.config)
+        report = fill(conn, database, rig.config, page=3)  # pages cut through shared numbers
         held = _dump(conn)
     finally:
         conn.close()
@@ -232,6 +238,7 @@ def test_fill_loads_exactly_the_database_facts(rig: Rig, database) -> None:
     marker = held.pop(cache.MARKER)
     assert held == expected and report.inserted == len(expected)
     assert "13600002222" not in held and report.deleted >= 3
+    assert held["13711112222"].split(";")[2] == "platinum" and held["13812345678"].split(";")[2] == "platinum"
     assert marker.endswith(f";{len(expected)}")
 
 
@@ -378,3 +385,24 @@ def test_cache_fill_against_no_switch_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["cache", "fill", "--config", str(tmp_path / "h.yaml")])
     assert result.exit_code == 2 and "cannot connect to the switch" in result.output
     assert "Traceback" not in result.output
+
+
+def test_change_commands_report_errors_without_tracebacks(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/h.db"
+    database = open_database(url)
+    init_schema(database)
+    add_customer("王芳", "960001", ["13812345678"])
+    env = {"HOTLINE_CONFIG": "", "HOTLINE_DB_URL": url}
+    runner = CliRunner()
+    for args, message in [
+        (["customer", "edit", "nobody", "--tier", "gold"], "no customer 'nobody'"),
+        (["payment", "960001", "12.345"], "at most 2 decimals"),
+        (["blacklist", "remove", "13900000000"], "is not blacklisted"),
+        (["cache", "push", "nobody"], "no customer 'nobody'"),
+    ]:
+        result = runner.invoke(main, args, env=env)
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    result = runner.invoke(main, ["payment", "13812345678", "5"], env=env)  # by phone number; no switch configured
+    assert result.exit_code == 0 and "payment of 0.00 applied to 960001" in result.output
+    assert outbox_size(database) == 0  # no cache configured: nothing queued

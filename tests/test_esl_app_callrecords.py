@@ -169,7 +169,7 @@ def test_locked_sqlite_spools_then_replays_exactly_once(tmp_path: Path) -> None:
     database.close()
 
 
-def test_schema_upgrade_from_version_1_adds_what_records_and_cache_need(tmp_path: Path) -> None:
+def test_schema_upgrade_from_version_1_adds_what_records_and_the_cache_need(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     database = open_database(f"sqlite:///{path}")
     init_schema(database)
@@ -177,12 +177,16 @@ def test_schema_upgrade_from_version_1_adds_what_records_and_cache_need(tmp_path
     with sqlite3.connect(path) as conn:  # make it a version 1 database
         conn.execute("ALTER TABLE call_record DROP COLUMN hangup_cause")
         conn.execute("DROP TABLE cache_outbox")
+        conn.execute("DROP INDEX phone_number_customer_id")
+        conn.execute("CREATE INDEX phone_number ON phone (number)")
         conn.execute("DELETE FROM schema_version WHERE version > 1")
     database = open_database(f"sqlite:///{path}")
     assert schema_version(database) == 1
     assert init_schema(database) == (1, SCHEMA_VERSION)
     assert "hangup_cause" in {c.name for c in database.get_columns("call_record")}
     assert database.table_exists("cache_outbox")
+    assert {"phone_number_customer_id"} <= {i.name for i in database.get_indexes("phone")} and \
+        "phone_number" not in {i.name for i in database.get_indexes("phone")}
     database.close()
 
 

@@ -196,7 +196,7 @@ def test_replies_split_at_every_byte_and_chinese_bodies() -> None:
             if i == 56:
                 sock.recv(1024)  # the api command arrives once auth was answered
             gevent.sleep(0)
-        gevent.sleep(1)
+        gevent.sleep(0.5)
 
     server = _fake_switch(script)
     try:
@@ -210,7 +210,7 @@ def test_replies_split_at_every_byte_and_chinese_bodies() -> None:
 def test_not_an_event_socket_is_named() -> None:
     def script(sock, _addr):
         sock.sendall(b"HTTP/1.1 400 Bad Request\nContent-Type: text/html\n\n")
-        gevent.sleep(1)
+        gevent.sleep(0.5)
 
     server = _fake_switch(script)
     try:
@@ -218,3 +218,22 @@ def test_not_an_event_socket_is_named() -> None:
             SwitchConnection("127.0.0.1", server.server_port, "x", timeout=2)
     finally:
         server.stop(timeout=0.1)
+
+
+# --- configuration of the switch-facing side ----------------------------------------------------
+
+def test_freeswitch_section_switches_the_switch_side_on(tmp_path: Path) -> None:
+    from esl_app.config import ConfigError, load_config
+
+    assert not load_config(None, env={}).fs_enabled
+    cfg = tmp_path / "hotline.yaml"
+    cfg.write_text("freeswitch:\n  port: 8022\n  cache: yes\nrecords:\n  spool: spool/records.jsonl\n", encoding="utf-8")
+    config = load_config(cfg, env={"HOTLINE_ESL_PASSWORD": "pw"})
+    assert (config.fs_enabled, config.fs_port, config.fs_cache, config.fs_records, config.fs_password) == \
+        (True, 8022, True, True, "pw")
+    assert config.records_spool == str(tmp_path / "spool" / "records.jsonl")
+    assert load_config(None, env={"HOTLINE_FS_HOST": "127.0.0.1", "HOTLINE_FS_CACHE": "1"}).fs_cache
+    cfg.write_text("freeswitch:\n  cache: maybe\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg, env={})
+    assert f"{cfg}:2: freeswitch.cache must be true or false" in str(err.value)
