@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -101,10 +102,41 @@ def channel_state(chan: Channel) -> tuple[str, str, str]:
     return chan.state, "RINGING", "ringing"
 
 
+_DATES: dict[tuple[int, Any], tuple[str, str]] = {}
+
+
+def _dates(now: float, tz: Any) -> tuple[str, str]:
+    """Event-Date-Local and Event-Date-GMT: whole seconds, so one formatting per second."""
+    key = (math.floor(now), tz)
+    got = _DATES.get(key)
+    if got is None:
+        local = datetime.fromtimestamp(now, tz)
+        gmt = datetime.fromtimestamp(now, UTC)
+        got = (local.strftime("%Y-%m-%d %H:%M:%S"), gmt.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+        if len(_DATES) > 4096:
+            _DATES.clear()
+        _DATES[key] = got
+    return got
+
+
+def url_encode(value: str) -> str:
+    """:func:`esl_app.protocol.url_encode`, remembered: the same variables are encoded again
+    and again (each ``connect`` reply and event carries every channel variable)."""
+    got = _ENCODED.get(value)
+    if got is None:
+        got = P.url_encode(value)
+        if len(_ENCODED) > 20000:
+            _ENCODED.clear()
+        _ENCODED[value] = got
+    return got
+
+
+_ENCODED: dict[str, str] = {}
+
+
 def base_headers(sim: Simulator, name: str, subclass: str | None = None) -> Headers:
     now = sim.wall_time()
-    local = datetime.fromtimestamp(now, sim.tz)
-    gmt = datetime.fromtimestamp(now, UTC)
+    local, gmt = _dates(now, sim.tz)
     h = [("Event-Name", name)]
     if subclass:
         h.append(("Event-Subclass", subclass))
@@ -114,8 +146,8 @@ def base_headers(sim: Simulator, name: str, subclass: str | None = None) -> Head
         ("FreeSWITCH-Switchname", sim.globals.get("hostname", "hotline-sim")),
         ("FreeSWITCH-IPv4", sim.globals.get("local_ip_v4", "127.0.0.1")),
         ("FreeSWITCH-IPv6", "::1"),
-        ("Event-Date-Local", local.strftime("%Y-%m-%d %H:%M:%S")),
-        ("Event-Date-GMT", gmt.strftime("%a, %d %b %Y %H:%M:%S GMT")),
+        ("Event-Date-Local", local),
+        ("Event-Date-GMT", gmt),
         ("Event-Date-Timestamp", str(int(now * 1_000_000))),
         ("Event-Calling-File", "hotline_sim.c"),
         ("Event-Calling-Function", "simulate"),
@@ -324,6 +356,11 @@ def custom(sim: Simulator, subclass: str, fields: dict[str, Any], chan: Channel 
     return h
 
 
+def skip_event() -> None:
+    """An event nobody listens to is not built, but it still takes its Event-Sequence number."""
+    next(_seq)
+
+
 def sinks(sim: Simulator) -> list[Sink]:
     return sim.modules.setdefault("event_sinks", [])
 
@@ -341,7 +378,7 @@ def to_xml(headers: Headers, body: str | None) -> str:
     """switch_event_xmlize: header values URL-encoded as element text, the body escaped."""
     lines = ["<event>", "  <headers>"]
     for k, v in headers:
-        lines.append(f"    <{k}>{escape(P.url_encode(v))}</{k}>")
+        lines.append(f"    <{k}>{escape(url_encode(v))}</{k}>")
     lines.append("  </headers>")
     if body is not None:
         lines.append(f"  <body>{escape(body)}</body>")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from esl_app import protocol as P
 
-from .events import base_headers, channel_data, esl_event
+from .events import base_headers, channel_data, esl_event, url_encode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -153,9 +153,14 @@ class OutboundConnection:
         if self.closed:
             return
         try:
-            self.sock.setblocking(True)
-            self.sock.sendall(data)
-            self.sock.setblocking(False)
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):   # a full buffer: block for the rest, as sendall would
+                self.sock.setblocking(True)
+                self.sock.sendall(data[sent:])
+                self.sock.setblocking(False)
         except OSError:
             self.peer_closed()
 
@@ -172,7 +177,7 @@ class OutboundConnection:
             h += [("Content-Type", "command/reply"), ("Reply-Text", "+OK"),
                   ("Socket-Mode", "async" if self.async_mode else "static"),
                   ("Control", "full" if self.full else "single-channel")]
-            self.send(P.encode_message([(k, P.url_encode(v)) for k, v in h]))
+            self.send(P.encode_message([(k, url_encode(v)) for k, v in h]))
         elif name == "myevents":
             self.my_events = True
             self.events = {"ALL"}
