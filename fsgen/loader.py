@@ -172,8 +172,269 @@ class _Converter:
         return result
 
 
+# ----- the common case, without libyaml's objects ------------------------------------------
+# Flow files are nearly always written in a small part of YAML: block mappings, block
+# sequences of one-line items, one-line flow collections, one-line plain and quoted scalars,
+# comments. `_simple_tree` reads exactly that part line by line and builds the same Y nodes
+# (values, raw text, marks) as the libyaml path, several times faster. Anything else -
+# anchors, tags, block scalars, multi-line scalars or collections, escapes, tabs, unusual
+# characters, duplicate keys, anything libyaml might reject - makes it give up (None), and
+# the file is read by libyaml, so problems and their locations always come from there.
+
+_tuple_new = tuple.__new__
+_NOT_SIMPLE = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_KEY = re.compile(r"""(?:([A-Za-z0-9_][A-Za-z0-9_.-]*)|'((?:[^']|'')*)'|"([^"\\]*)"):(?= |$)""")
+_SQ = re.compile(r"'((?:[^']|'')*)'")
+_DQ = re.compile(r'"([^"\\]*)"')
+_PLAIN_START = re.compile(r"[^\s\[\]{},:#'\"&*!|>%@`?-]|-[0-9.A-Za-z]")
+# the tokens of a one-line flow collection: (spaces)(bracket or comma)(colon)(quoted)(word: a plain
+# scalar that may be a key)(other plain)(anything else, which is not simple); every character
+# belongs to some token, so positions add up
+_FLOW = re.compile(r"( *)(?:([\[\]{},])|(:)(?= )|('(?:[^']|'')*'|\"[^\"\\]*\")"
+                   r"|([A-Za-z0-9_][A-Za-z0-9_.-]*)(?= *[\[\]{},:])"
+                   r"|((?:[^\s\[\]{},:#'\"&*!|>%@`?-]|-[0-9.])[^\[\]{},:#'\"]*?)(?= *[\[\]{},:])|(.))")
+_SIMPLE_DEPTH = 48
+_MAX_KEY = 1000
+_PLAIN_VALUES: dict[str, Any] = {}  # plain text -> typed value (the same words recur in every flow)
+_NOT_FOUND: Any = object()
+
+
+class _NotSimple(Exception):
+    pass
+
+
+def _plain_value(raw: str) -> Any:
+    value = _PLAIN_VALUES.get(raw, _NOT_FOUND)
+    if value is _NOT_FOUND:
+        if len(_PLAIN_VALUES) > 8192:
+            _PLAIN_VALUES.clear()
+        value = _PLAIN_VALUES[raw] = _resolve_plain(raw)
+    return value
+
+
+def _tail_ok(s: str, end: int) -> bool:
+    """After a value: nothing, spaces, or spaces then a comment."""
+    rest = s[end:]
+    if not rest:
+        return True
+    stripped = rest.lstrip(" ")
+    return not stripped or (stripped[0] == "#" and len(stripped) < len(rest))
+
+
+def _inline(s: str, file: str, line: int, col: int) -> YNode:
+    """The value written after `key: ` or `- `; `s` starts at 1-based column `col`."""
+    first = s[0]
+    if first == "[" or first == "{":
+        node, end = _flow(s, file, line, col)
+        if not _tail_ok(s, end):
+            raise _NotSimple
+        return node
+    if first == "'" or first == '"':
+        m = (_SQ if first == "'" else _DQ).match(s)
+        if m is None or not _tail_ok(s, m.end()):
+            raise _NotSimple
+        text = m.group(1)
+        if first == "'":
+            text = text.replace("''", "'")
+        return _tuple_new(YScalar, (_tuple_new(Loc, (file, line, col)), text, text, True))
+    if _PLAIN_START.match(s) is None:
+        raise _NotSimple
+    cut = s.find(" #")
+    text = (s if cut < 0 else s[:cut]).rstrip(" ")
+    if ": " in text or text[-1] == ":":
+        raise _NotSimple
+    return _tuple_new(YScalar, (_tuple_new(Loc, (file, line, col)), _plain_value(text), text, False))
+
+
+def _flow(s: str, file: str, line: int, col: int) -> tuple[YNode, int]:
+    """The flow collection opening at s[0]: (node, index after its closing bracket)."""
+    root: Any = None
+    stack: list[tuple[Any, bool, str]] = []
+    items: Any = None
+    is_map = False
+    close = ""
+    key = ""
+    kloc: Loc | None = None
+    # 0: after the opening bracket, 1: after a comma, 2: after a key, 3: after a key's colon,
+    # 4: after an entry
+    state = 0
+    pos = 0
+    plain_values = _PLAIN_VALUES
+    for spaces, punct, colon, quoted, word, plain, bad in _FLOW.findall(s):
+        if spaces:
+            pos += len(spaces)
+        start = pos
+        if punct:
+            pos += 1
+            if punct == "[" or punct == "{":
+                if (state != 3) if is_map else (state > 1):
+                    raise _NotSimple
+                child: Any = {} if punct == "{" else []
+                node = _tuple_new(YMap if punct == "{" else YSeq, (_tuple_new(Loc, (file, line, col + start)), child))
+                if root is None:
+                    root = node
+                elif is_map:
+                    items[key] = (kloc, node)
+                else:
+                    items.append(node)
+                if items is not None:
+                    stack.append((items, is_map, close))
+                    if len(stack) > _SIMPLE_DEPTH:
+                        raise _NotSimple
+                items, is_map, close, state = child, punct == "{", "}" if punct == "{" else "]", 0
+            elif punct == ",":
+                if state != 4:
+                    raise _NotSimple
+                state = 1
+            else:
+                if punct != close or (state != 0 and state != 4):
+                    raise _NotSimple
+                if not stack:
+                    return root, pos
+                items, is_map, close = stack.pop()
+                state = 4
+            continue
+        if colon:
+            if state != 2:
+                raise _NotSimple
+            pos += 1
+            state = 3
+            continue
+        if word:
+            text = word
+        elif quoted:
+            text = quoted[1:-1]
+            if quoted[0] == "'":
+                text = text.replace("''", "'")
+        elif plain:
+            text = plain
+        else:
+            raise _NotSimple
+        pos += len(word or quoted or plain)
+        if is_map and state < 2:
+            if plain or text in items or len(text) > _MAX_KEY:
+                raise _NotSimple
+            key = text
+            kloc = _tuple_new(Loc, (file, line, col + start))
+            state = 2
+            continue
+        if (state != 3) if is_map else (state > 1):
+            raise _NotSimple
+        loc = _tuple_new(Loc, (file, line, col + start))
+        if quoted:
+            node = _tuple_new(YScalar, (loc, text, text, True))
+        else:
+            value = plain_values.get(text, _NOT_FOUND)
+            if value is _NOT_FOUND:
+                value = _plain_value(text)
+            node = _tuple_new(YScalar, (loc, value, text, False))
+        if is_map:
+            items[key] = (kloc, node)
+        else:
+            items.append(node)
+        state = 4
+    raise _NotSimple
+
+
+def _simple_tree(text: str, file: str) -> YMap | None:
+    """The tree of `text` if it is written in the simple part of YAML, else None."""
+    if _NOT_SIMPLE.search(text) is not None:
+        return None
+    try:
+        return _simple_block(text, file)
+    except _NotSimple:
+        return None
+
+
+def _simple_block(text: str, file: str) -> YMap | None:
+    root: YMap | None = None
+    stack: list[tuple[int, Any, bool]] = []  # open block collections: (indent, items, is mapping)
+    pending: tuple[dict[str, Any], str, Loc, int, Loc] | None = None  # a `key:` awaiting its value
+    inline_indent = -1  # indent of the last entry whose value was on its own line (-1: none)
+    key_match = _KEY.match
+    n = 0
+    for line in text.split("\n"):
+        n += 1
+        stripped = line.lstrip(" ")
+        if not stripped:
+            continue
+        indent = len(line) - len(stripped)
+        if stripped[0] == "#":
+            if inline_indent >= 0 and indent > inline_indent:
+                raise _NotSimple
+            continue
+        if pending is not None:
+            items, key, kloc, key_indent, empty_loc = pending
+            pending = None
+            if indent > key_indent:
+                loc = _tuple_new(Loc, (file, n, indent + 1))
+                if stripped[0] == "-":
+                    seq: list[YNode] = []
+                    items[key] = (kloc, _tuple_new(YSeq, (loc, seq)))
+                    stack.append((indent, seq, False))
+                else:
+                    nested: dict[str, Any] = {}
+                    items[key] = (kloc, _tuple_new(YMap, (loc, nested)))
+                    stack.append((indent, nested, True))
+                if len(stack) > _SIMPLE_DEPTH:
+                    raise _NotSimple
+            else:
+                if indent == key_indent and stripped[0] == "-":
+                    raise _NotSimple
+                items[key] = (kloc, _tuple_new(YScalar, (empty_loc, None, "", False)))
+        elif inline_indent >= 0 and indent > inline_indent:
+            raise _NotSimple  # a scalar continued on the next line
+        while stack and stack[-1][0] > indent:
+            stack.pop()
+        if not stack:
+            if root is not None or indent:
+                raise _NotSimple
+            items = {}
+            root = _tuple_new(YMap, (_tuple_new(Loc, (file, n, 1)), items))
+            stack.append((0, items, True))
+        top_indent, container, is_map = stack[-1]
+        if top_indent != indent:
+            raise _NotSimple
+        if is_map:
+            m = key_match(stripped)
+            if m is None:
+                raise _NotSimple
+            key = m.group(1)
+            if key is None:
+                key = m.group(2)
+                key = m.group(3) if key is None else key.replace("''", "'")
+            end = m.end()
+            if key in container or end > _MAX_KEY:
+                raise _NotSimple
+            kloc = _tuple_new(Loc, (file, n, indent + 1))
+            rest = stripped[end:]
+            value = rest.lstrip(" ")
+            if not value or value[0] == "#":
+                pending = (container, key, kloc, indent, _tuple_new(Loc, (file, n, indent + end + 1)))
+                inline_indent = -1
+            else:
+                col = indent + end + len(rest) - len(value) + 1
+                container[key] = (kloc, _inline(value, file, n, col))
+                inline_indent = indent
+        else:
+            if stripped[0] != "-" or len(stripped) < 3 or stripped[1] != " ":
+                raise _NotSimple
+            value = stripped[2:].lstrip(" ")
+            if not value or value[0] == "#":
+                raise _NotSimple
+            container.append(_inline(value, file, n, indent + len(stripped) - len(value) + 1))
+            inline_indent = indent
+    if pending is not None:
+        items, key, kloc, _, empty_loc = pending
+        items[key] = (kloc, _tuple_new(YScalar, (empty_loc, None, "", False)))
+    return root
+
+
 def load_text(text: str, file: str) -> tuple[YNode | None, list[Problem]]:
     """Parse one YAML document; syntax errors come back as problems, never raised."""
+    tree = _simple_tree(text, file)
+    if tree is not None:
+        return tree, []
     try:
         root = _Composer(text).get_single_node()
     except yaml.MarkedYAMLError as exc:
