@@ -57,7 +57,9 @@ class CallerProfile:
         return None
 
     def copy(self, **changes: str) -> CallerProfile:
-        p = CallerProfile(**{n: getattr(self, n) for n in PROFILE_FIELDS})
+        p = object.__new__(CallerProfile)
+        for name in PROFILE_FIELDS:
+            setattr(p, name, getattr(self, name))
         for k, v in changes.items():
             setattr(p, k, v)
         return p
@@ -147,11 +149,17 @@ class Channel:
     # ---- events -------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
         """Record ``event`` in the trace and tell listeners (ESL connections, apps)."""
-        self.sim.trace.add(self, event, **fields)
-        self.notify_listeners(event, **fields)
+        sim = self.sim
+        sim.trace.add(self, event, **fields)
+        if self.listeners or sim.listeners:
+            self._tell(event, fields)   # the trace record is a copy: listeners share ``fields``
 
     def notify_listeners(self, event: str, **fields: Any) -> None:
         """Tell listeners (ESL connections, apps) without writing a trace record."""
+        if self.listeners or self.sim.listeners:
+            self._tell(event, fields)
+
+    def _tell(self, event: str, fields: dict[str, Any]) -> None:
         if self.listeners:
             for cb in list(self.listeners):
                 cb(self, event, fields)

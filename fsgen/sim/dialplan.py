@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .channel import CallerProfile, Channel
 
 
-@dataclass
+@dataclass(slots=True)
 class Action:
     app: str
     data: str

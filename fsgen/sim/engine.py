@@ -63,11 +63,12 @@ class Woken:
 
 
 TIMEOUT = "timeout"
+_NO_KINDS: frozenset[str] = frozenset()
 
 TaskGen = Generator[Any, Any, Any]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Task:
     """A running generator; ``channel`` (optional) is the channel it acts for."""
 
@@ -115,6 +116,7 @@ class Engine:
         self.io: list[IOPoller] = []
         self.errors: list[str] = []
         self.on_task_error: Callable[[Task, BaseException], None] | None = None
+        self._running: tuple[float | None, Callable[[], bool] | None] | None = None   # run()'s until, stop
 
     # ---- timers -------------------------------------------------------------------------
     def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> list:
@@ -130,6 +132,45 @@ class Engine:
         if entry is not None:
             entry[2] = None
 
+    def ticks(self, t: float, tick: Callable[[], float | None]) -> None:
+        """A periodic check that mostly finds nothing to do: ``tick()`` runs at ``t``, at the place
+        in the event order a ``Sleep`` begun now would have, and returns the time of the next
+        check (or None when it is done, e.g. it resumed its task).  While nothing else is due
+        before that next time, the next check runs at once with the clock moved on, exactly as
+        the run loop would run it, instead of going through the timer heap."""
+        self.call_at(t, self._tick, tick)
+
+    def _tick(self, tick: Callable[[], float | None]) -> None:
+        nxt = tick()
+        while nxt is not None:
+            if not self._reach(nxt):
+                self.call_at(nxt, self._tick, tick)
+                return
+            nxt = tick()
+
+    def _reach(self, t: float) -> bool:
+        """Move the clock to ``t`` if the run loop's next step would be an entry at ``t``
+        scheduled now: nothing due until then, no real I/O to poll, ``until`` and ``stop()``
+        not ending the run first."""
+        running = self._running
+        if running is None:
+            return False
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+        if heap and heap[0][0] <= t:
+            return False
+        until, stop = running
+        if until is not None and t > until:
+            return False
+        for p in self.io:
+            if p.active():
+                return False
+        if stop is not None and t > self.now and stop():
+            return False
+        self.now = max(self.now, t)
+        return True
+
     # ---- tasks --------------------------------------------------------------------------
     def spawn(self, gen: TaskGen, name: str, channel: Channel | None = None,
               delay: float = 0.0) -> Task:
@@ -140,7 +181,10 @@ class Engine:
     def _step(self, task: Task, value: Any, exc: BaseException | None) -> None:
         if task.done:
             return
-        self._clear_wait(task)
+        if task.timer is not None or task.wait_channels or task.channel is not None:
+            self._clear_wait(task)
+        else:
+            task.wait_kinds = _NO_KINDS
         try:
             req = task.gen.throw(exc) if exc is not None else task.gen.send(value)
         except StopIteration as stop:
@@ -159,40 +203,48 @@ class Engine:
         self._arm(task, req)
 
     def _arm(self, task: Task, req: Any) -> None:
-        if isinstance(req, Sleep):
-            task.wait_kinds = frozenset()
-            task.wait_channels = (task.channel,) if task.channel is not None else ()
-            task.timer = self.call_later(max(req.seconds, 0.0), self._step, task, None, None)
+        chan = task.channel
+        if type(req) is Sleep:
+            task.wait_kinds = _NO_KINDS
+            task.wait_channels = (chan,) if chan is not None else ()
+            task.timer = self.call_at(self.now + max(req.seconds, 0.0), self._step, task, None, None)
         elif isinstance(req, Wait):
-            chans = req.channels if req.channels is not None else (
-                (task.channel,) if task.channel is not None else ())
+            chans = req.channels if req.channels is not None else ((chan,) if chan is not None else ())
             task.wait_kinds = frozenset(req.kinds)
             task.wait_channels = tuple(chans)
             for ch in chans:
                 ch.waiters.append(task)
-            if task.channel is not None and task.channel not in chans:
-                task.channel.waiters.append(task)  # still interruptible by its own hangup
+            if chan is not None and chan not in chans:
+                chan.waiters.append(task)  # still interruptible by its own hangup
             if req.timeout is not None:
                 task.timer = self.call_later(max(req.timeout, 0.0), self._step, task,
                                              Woken(TIMEOUT), None)
+        elif isinstance(req, Sleep):
+            task.wait_kinds = _NO_KINDS
+            task.wait_channels = (chan,) if chan is not None else ()
+            task.timer = self.call_later(max(req.seconds, 0.0), self._step, task, None, None)
         elif req is None:
             self.call_later(0.0, self._step, task, None, None)
         else:
             self._step(task, None, TypeError(f"task {task.name} yielded {req!r}, not Sleep/Wait"))
             return
-        if task.channel is not None and task not in task.channel.waiters:
-            task.channel.waiters.append(task)
+        if chan is not None and task not in chan.waiters:
+            chan.waiters.append(task)
 
     def _clear_wait(self, task: Task) -> None:
-        self.cancel(task.timer)
-        task.timer = None
-        for ch in task.wait_channels:
-            if task in ch.waiters:
-                ch.waiters.remove(task)
-        if task.channel is not None and task in task.channel.waiters:
-            task.channel.waiters.remove(task)
-        task.wait_channels = ()
-        task.wait_kinds = frozenset()
+        timer = task.timer
+        if timer is not None:
+            timer[2] = None
+            task.timer = None
+        if task.wait_channels:
+            for ch in task.wait_channels:
+                if task in ch.waiters:
+                    ch.waiters.remove(task)
+            task.wait_channels = ()
+        chan = task.channel
+        if chan is not None and task in chan.waiters:
+            chan.waiters.remove(task)
+        task.wait_kinds = _NO_KINDS
 
     def _finish(self, task: Task, result: Any) -> None:
         task.done = True
@@ -232,16 +284,29 @@ class Engine:
         ``real_timeout`` bounds the real time spent blocked on socket I/O with nothing else
         scheduled (a peer that never answers must not hang the simulator).
         """
+        self._running = (until, stop)
+        try:
+            self._run(until, stop, real_timeout)
+        finally:
+            self._running = None
+
+    def _run(self, until: float | None, stop: Callable[[], bool] | None, real_timeout: float) -> None:
         heap = self._heap
+        pop = heapq.heappop
+        pollers = self.io
         while True:
-            nxt = self._next_time()
+            while heap and heap[0][2] is None:
+                pop(heap)
+            nxt = heap[0][0] if heap else None
             # finish the current instant (cleanup after a hangup) before asking stop()
             if stop is not None and (nxt is None or nxt > self.now) and stop():
                 return
-            io = [p for p in self.io if p.active()]
-            if io:
-                self._poll_io(io, nxt, until, real_timeout)
-                nxt = self._next_time()
+            if pollers:
+                for p in pollers:
+                    if p.active():
+                        self._poll_io([p for p in pollers if p.active()], nxt, until, real_timeout)
+                        nxt = self._next_time()
+                        break
             if nxt is None:
                 if any(p.active() for p in self.io):
                     continue
@@ -249,7 +314,7 @@ class Engine:
             if until is not None and nxt > until:
                 self.now = max(self.now, until)
                 return
-            entry = heapq.heappop(heap)
+            entry = pop(heap)
             fn = entry[2]
             if fn is None:
                 continue

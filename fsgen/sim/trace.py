@@ -29,6 +29,7 @@ class Trace:
         self._labels: dict[str, str] = {}
         self._count = 0
         self.enabled = True
+        self._now, self._t = 0.0, 0.0       # the last instant recorded and its rounded time
 
     def leg(self, channel: Channel) -> str:
         label = self._labels.get(channel.uuid)
@@ -52,11 +53,14 @@ class Trace:
     def add(self, channel: Channel | None, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        rec: dict[str, Any] = {"t": round(self.engine.now, 3),
-                               "leg": self.leg(channel) if channel is not None else "-",
-                               "event": event}
-        rec.update(fields)
-        self.records.append(rec)
+        if channel is None:
+            leg = "-"
+        else:
+            leg = self._labels.get(channel.uuid) or self.leg(channel)
+        now = self.engine.now
+        if now != self._now:            # many records share an instant: round once
+            self._now, self._t = now, round(now, 3)
+        self.records.append({"t": self._t, "leg": leg, "event": event, **fields})
 
     def error(self, channel: Channel | None, kind: str, message: str, **fields: Any) -> None:
         """An error the simulator hit (unknown application, bad argument...): always kept."""
