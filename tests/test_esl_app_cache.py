@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -406,3 +407,27 @@ def test_change_commands_report_errors_without_tracebacks(tmp_path: Path) -> Non
     result = runner.invoke(main, ["payment", "13812345678", "5"], env=env)  # by phone number; no switch configured
     assert result.exit_code == 0 and "payment of 0.00 applied to 960001" in result.output
     assert outbox_size(database) == 0  # no cache configured: nothing queued
+
+
+def test_serve_fills_the_switch_and_pushes_changes_the_cli_could_not(database, db_url: str, tmp_path: Path) -> None:
+    _seed_cases(database)
+    with switch_and_esl_app(tmp_path, FLOW, db_url, freeswitch="cache: true") as (switch, _app):
+        rig = Rig(tmp_path, switch, db_url)
+        conn = rig.conn()
+        try:
+            deadline = time.monotonic() + 20
+            while not cache.marker(conn) and time.monotonic() < deadline:  # serve filled the empty switch
+                time.sleep(0.1)
+            assert cache.marker(conn)
+            assert rig.call("13600003333")["hops"] == "0"
+            (tmp_path / "away.yaml").write_text(  # a CLI whose switch address is wrong: the push fails
+                f"database: {{url: '{db_url}'}}\nfreeswitch: {{port: {free_port()}, cache: true}}\n", encoding="utf-8")
+            result = CliRunner().invoke(main, ["customer", "edit", "960006", "--tier", "platinum",
+                                               "--config", str(tmp_path / "away.yaml")])
+            assert result.exit_code == 0 and "wait in the outbox" in result.output, result.output
+            while select(conn, "13600003333").split(";")[2] != "platinum" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert rig.call("13600003333")["variable_hotline_route"] == "vip"
+            assert outbox_size(database) == 0
+        finally:
+            conn.close()

@@ -254,12 +254,14 @@ def compile_flow(root: Path, text: str, esl_port: int) -> Path:
 
 
 @contextmanager
-def switch_and_esl_app(root: Path, flow: str, db_url: str, settings: str = "") -> Iterator[tuple[Any, Any]]:
+def switch_and_esl_app(root: Path, flow: str, db_url: str, settings: str = "",
+                       freeswitch: str = "") -> Iterator[tuple[Any, Any]]:
     """A switch running ``flow`` whose lookup hops reach a real ``esl-app serve``, itself connected
     to the switch's inbound socket (``freeswitch:``). Each needs the other's port: the flow is
     compiled again once esl-app listens, and the switch reloads it."""
     with running_switch(compile_flow(root, flow, 9)) as switch, esl_app_serving(
-            root, db_url, settings=f"freeswitch: {{host: 127.0.0.1, port: {switch.port}, password: {PASSWORD}}}\n"
+            root, db_url, settings=f"freeswitch: {{host: 127.0.0.1, port: {switch.port}, password: {PASSWORD}"
+                                   f"{', ' + freeswitch if freeswitch else ''}}}\n"
                                    f"records: {{spool: {root}/spool.jsonl}}\nlookups: {{deadline_ms: 300}}\n"
                                    + settings) as app:
         compile_flow(root, flow, app.port)
