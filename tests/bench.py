@@ -18,8 +18,11 @@ BENCHES = [
     ("replay: example call scripts per second (target >= 500/s)", "tests.bench_replay", []),
     ("esl_app: live lookups through the socket path (targets >= 500/s, p99 <= 20 ms, ratio >= 0.7)",
      "tests.bench_esl_app", []),
+    ("esl_app: switch-side cache fill and change propagation (target: 1M customers <= 90 s)",
+     "tests.bench_cache", []),
 ]
-FULL_ARGS = {"tests.bench_esl_app": ["--customers", "1000000"]}
+FULL_ARGS = {"tests.bench_esl_app": ["--customers", "1000000"],
+             "tests.bench_cache": ["--customers", "1000000"]}
 
 
 def main(argv: list[str] | None = None) -> int:
