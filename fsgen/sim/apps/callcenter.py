@@ -47,7 +47,7 @@ simulated.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,7 @@ from .. import media
 from ..api import api_command
 from ..bridge import bridge_channels, originate
 from ..channel import is_true, new_uuid
-from ..engine import TIMEOUT, Hangup, Sleep, Wait
+from ..engine import TIMEOUT, Hangup, Sleep, Task, Wait
 from . import application
 from .args import separate
 
@@ -75,6 +75,7 @@ OFFERABLE = ("Available", "On Break", "Available (On Demand)")
 DISPATCH_PERIOD = 0.1
 MEMBER_PERIOD = 0.5
 AGENT_POLL = 0.1
+_PARKED = ("callcenter:parked",)   # what a task waits for while its ticks are plain checks (they resume it)
 ANSWER_NOTICE = 0.02     # the agent thread sees the answer (bridge-agent-start, music stops)
 BRIDGE_AFTER = 0.03      # ...and the member's uuid_bridge runs this much later
 
@@ -99,10 +100,16 @@ def _int(text: str | None, default: int = 0) -> int:
 
 
 # ---- events -------------------------------------------------------------------------------------
+_KEY_NAMES: dict[str, str] = {}
+_FIRED = [0]   # module events that belong to no channel (fired or taken), for _Loaded
+
+
 def _trace_key(header: str, sim: Simulator, value: str) -> tuple[str, str] | None:
     """How the fs-reference harness records a header: CC-Member-CID-Name -> member_cid_name,
     channel uuids -> leg labels, times and the member uuid left out."""
-    name = header.removeprefix("CC-").removeprefix("VM-").lower().replace("-", "_")
+    name = _KEY_NAMES.get(header)
+    if name is None:
+        name = _KEY_NAMES[header] = header.removeprefix("CC-").removeprefix("VM-").lower().replace("-", "_")
     if name.endswith("_time") or name == "member_uuid":
         return None
     if name.endswith("_uuid"):
@@ -124,12 +131,132 @@ def custom_event(sim: Simulator, subclass: str, headers: dict[str, str], chan: C
         chan.notify_listeners("custom", subclass=subclass, **headers)
     else:
         sim.trace.add(None, "cc" if subclass == SUBCLASS else "custom", **short)
-        E.fire(sim, E.custom(sim, subclass, headers))
+        if E.sinks(sim):
+            E.fire(sim, E.custom(sim, subclass, headers))
+        else:
+            E.skip_event()
+        _FIRED[0] += 1
 
 
 # ---- tables -------------------------------------------------------------------------------------
+#: bumped by every change to the module's tables (rows and their fields): the dispatcher skips a
+#: 0.1 s pass that would see exactly what the previous, change-free pass saw in the same second
+_CHANGES = [0]
+_MISSING = object()
+
+
+class _Tracked:
+    """A table row: setting a field to a different value counts as a change."""
+
+    __slots__ = ()
+    #: fields a dispatcher pass writes but never reads (only the member threads read them)
+    _UNTRACKED: frozenset[str] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get(name, _MISSING) != value and name not in self._UNTRACKED:
+            _CHANGES[0] += 1
+        object.__setattr__(self, name, value)
+
+
+class _TrackedList(list):
+    """A table (members, tiers): adding, removing or reordering rows counts as a change."""
+
+    def _changed(self) -> None:
+        _CHANGES[0] += 1
+
+    def append(self, item: Any) -> None:
+        self._changed()
+        super().append(item)
+
+    def extend(self, items: Any) -> None:
+        self._changed()
+        super().extend(items)
+
+    def insert(self, index: Any, item: Any) -> None:
+        self._changed()
+        super().insert(index, item)
+
+    def remove(self, item: Any) -> None:
+        self._changed()
+        super().remove(item)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        self._changed()
+        super().reverse()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._changed()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._changed()
+        super().__delitem__(index)
+
+    def __iadd__(self, items: Any) -> Any:  # type: ignore[misc]
+        self._changed()
+        return super().__iadd__(items)
+
+    def __imul__(self, n: Any) -> Any:  # type: ignore[misc]
+        self._changed()
+        return super().__imul__(n)
+
+
+class _TrackedDict(dict):
+    """A table keyed by name (queues, agents): adding, replacing or removing counts as a change."""
+
+    def _changed(self) -> None:
+        _CHANGES[0] += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._changed()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self._changed()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
+        self._changed()
+        return super().__ior__(other)
+
+
+_TABLES = {"queues": _TrackedDict, "agents": _TrackedDict, "tiers": _TrackedList, "members": _TrackedList}
+
+
 @dataclass
-class Queue:
+class Queue(_Tracked):
     name: str
     strategy: str = "longest-idle-agent"
     moh_sound: str | None = None
@@ -154,6 +281,8 @@ class Queue:
     last_agent_exist: int = 0
     last_agent_exist_check: int = 0
 
+    _UNTRACKED = frozenset({"last_agent_exist", "last_agent_exist_check"})
+
 
 #: queue parameter -> (attribute, kind); ints are 0..86400 as switch_xml_config enforces
 QUEUE_PARAMS = {
@@ -173,7 +302,7 @@ QUEUE_PARAMS = {
 
 
 @dataclass
-class Agent:
+class Agent(_Tracked):
     name: str
     instance_id: str = SELF
     uuid: str = ""
@@ -197,8 +326,11 @@ class Agent:
     external_calls_count: int = 0
 
 
+_AGENT_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Agent) if f.name != "name"}
+
+
 @dataclass
-class Tier:
+class Tier(_Tracked):
     queue: str
     agent: str
     state: str = "Ready"
@@ -207,7 +339,7 @@ class Tier:
 
 
 @dataclass(eq=False)
-class Member:
+class Member(_Tracked):
     queue: str
     instance_id: str
     uuid: str
@@ -264,6 +396,101 @@ class Offer:
     agent_no_answer_status: str
 
 
+# ---- callcenter.conf, read once per loaded tree ------------------------------------------------------
+class _Plan:
+    """What ``load_config`` needs from a ``<configuration name="callcenter.conf">`` element; kept on
+    the element (a loaded tree never changes), so simulators of one configuration share it."""
+
+    def __init__(self, cfg: XElement):
+        settings = cfg.find("settings")
+        self.truncate_agents = self.truncate_tiers = False
+        self.originate_timeout: int | None = None
+        for p in settings.findall("param") if settings is not None else []:
+            name, value = (p.get("name") or "").lower(), p.get("value", "") or ""
+            if name == "truncate-agents-on-load":
+                self.truncate_agents = is_true(value)
+            elif name == "truncate-tiers-on-load":
+                self.truncate_tiers = is_true(value)
+            elif name == "agent-originate-timeout":
+                self.originate_timeout = _int(value, 0) or 60
+        queues = cfg.find("queues")
+        self.queue_names: list[str] = []
+        self.queue_elements: dict[str, XElement] = {}
+        for q in queues.findall("queue") if queues is not None else []:
+            qname = q.get("name")
+            if qname is not None:
+                self.queue_elements.setdefault(qname, q)
+            if qname:
+                self.queue_names.append(qname)
+        self.templates: dict[int, tuple[dict[str, Any], list[tuple[str, XElement]]]] = {}
+        self.loaded: _Loaded | None = None
+
+
+class _Loaded:
+    """The outcome of loading a configuration into a fresh module, to replay in the next one."""
+
+    def __init__(self, cc: CallCenter, records: list[dict[str, Any]], fired: int):
+        self.records = [dict(r) for r in records]
+        self.fired = fired
+        self.originate_timeout = cc.agent_originate_timeout
+        self.queues = [(name, dict(q.__dict__)) for name, q in cc.queues.items()]
+        self.agents = [(name, dict(a.__dict__), name in (cc.stamped or ())) for name, a in cc.agents.items()]
+        self.tiers = [dict(t.__dict__) for t in cc.tiers]
+
+
+def _plan(cfg: XElement) -> _Plan:
+    plan = cfg.compiled
+    if not isinstance(plan, _Plan):
+        plan = cfg.compiled = _Plan(cfg)
+    return plan
+
+
+_QUEUE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Queue)}
+
+
+def _queue_template(plan: _Plan, el: XElement, name: str) -> tuple[dict[str, Any], list[tuple[str, XElement]]]:
+    """A queue's fields as its ``<queue>`` element sets them, and the warnings loading it logs
+    (in order), computed once per element."""
+    got = plan.templates.get(id(el))
+    if got is not None:
+        return got
+    values = dict(_QUEUE_DEFAULTS, name=name)
+    warnings: list[tuple[str, XElement]] = []
+    for p in el.findall("param"):
+        pname, value = p.get("name") or "", p.get("value", "") or ""
+        spec = QUEUE_PARAMS.get(pname)
+        if spec is None:
+            warnings.append((f"queue {name}: unknown parameter {pname!r} ignored", p))
+            continue
+        attr, kind = spec
+        if kind == "int":
+            v = value.strip()
+            if not v.lstrip("-").isdigit() or not 0 <= int(v) <= 86400:
+                text = (f"Invalid value [{value}] for parameter [{pname}], should be between [0] "
+                        f"and [86400], setting default [{_QUEUE_DEFAULTS[attr]}]")
+                warnings.append((text, p))
+                continue
+            values[attr] = int(v)
+        elif kind == "bool":
+            values[attr] = is_true(value)
+        else:
+            values[attr] = value
+    if _canon(values["agent_no_answer_status"], AGENT_STATUSES) is None:
+        warnings.append((f"Queue {name} has invalid agent-no-answer-status, setting to On Break", el))
+        values["agent_no_answer_status"] = "On Break"
+    values["agent_no_answer_status"] = _canon(values["agent_no_answer_status"], AGENT_STATUSES) or "On Break"
+    plan.templates[id(el)] = (values, warnings)
+    return values, warnings
+
+
+def _row(cls: type, values: dict[str, Any]) -> Any:
+    """A table row with these field values (one change counted, not one per field)."""
+    row: Any = object.__new__(cls)
+    row.__dict__.update(values)
+    _CHANGES[0] += 1
+    return row
+
+
 # ---- the module -----------------------------------------------------------------------------------
 class CallCenter:
     def __init__(self, sim: Simulator):
@@ -274,7 +501,21 @@ class CallCenter:
         self.members: list[Member] = []
         self.agent_originate_timeout = 60
         self.dispatching = False
+        #: (changes count, epoch second) after a dispatcher pass that changed nothing, when the
+        #: pass read only the tables and the clock (not channel variables or the random generator)
+        self.quiet: tuple[int, int] | None = None
+        self.task: Task | None = None     # the dispatcher's
+        self.stamped: set[str] | None = None   # while loading: agents whose status change was stamped
+        self.tick_k = 0                   # its tick number while quiet
         self.load_config()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        kind = _TABLES.get(name)
+        if kind is not None:
+            _CHANGES[0] += 1
+            if not isinstance(value, kind):
+                value = kind(value)
+        object.__setattr__(self, name, value)
 
     # ---- configuration ---------------------------------------------------------------------------
     def config(self) -> XElement | None:
@@ -290,60 +531,60 @@ class CallCenter:
         cfg = self.config()
         if cfg is None:
             return
-        settings = cfg.find("settings")
-        truncate_agents = truncate_tiers = False
-        for p in settings.findall("param") if settings is not None else []:
-            name, value = (p.get("name") or "").lower(), p.get("value", "") or ""
-            if name == "truncate-agents-on-load":
-                truncate_agents = is_true(value)
-            elif name == "truncate-tiers-on-load":
-                truncate_tiers = is_true(value)
-            elif name == "agent-originate-timeout":
-                self.agent_originate_timeout = _int(value, 0) or 60
+        plan = _plan(cfg)
+        sim = self.sim
+        quiet = not E.sinks(sim)      # nobody to hand the module's events to: its load can be replayed
+        if quiet and plan.loaded is not None:
+            self._replay_load(plan.loaded)
+            return
+        mark, fired = len(sim.trace.records), _FIRED[0]
+        traced = sim.trace.enabled
+        self.stamped = set()
+        if plan.originate_timeout is not None:
+            self.agent_originate_timeout = plan.originate_timeout
         # a fresh simulator has an empty database, so truncating only matters for a reload
-        if truncate_tiers:
+        if plan.truncate_tiers:
             self.tiers.clear()
-        if truncate_agents:
+        if plan.truncate_agents:
             self.agents.clear()
-        queues = cfg.find("queues")
-        for q in queues.findall("queue") if queues is not None else []:
-            if q.get("name"):
-                self.load_queue(q.get("name") or "")
+        for name in plan.queue_names:
+            self.load_queue(name)
         self._load_agents()
         self._load_tiers()
+        records = sim.trace.records[mark:]
+        if quiet and traced and sim.trace.enabled and all(r.get("leg") == "-" for r in records):
+            plan.loaded = _Loaded(self, records, _FIRED[0] - fired)
+        self.stamped = None
 
-    def _queue_element(self, name: str) -> XElement | None:
-        cfg = self.config()
-        queues = cfg.find("queues") if cfg is not None else None
-        return queues.find("queue", name=name) if queues is not None else None
+    def _replay_load(self, loaded: _Loaded) -> None:
+        """What loading callcenter.conf does, as recorded the first time on this configuration:
+        the same trace records and events (taken, nobody listens), the same tables; only the
+        agents' last status change is this simulator's time."""
+        sim = self.sim
+        self.agent_originate_timeout = loaded.originate_timeout
+        for rec in loaded.records:
+            sim.trace.add(None, rec["event"], **{k: v for k, v in rec.items() if k not in ("t", "leg", "event")})
+        for _ in range(loaded.fired):
+            E.skip_event()
+        now = epoch(sim)
+        self.queues = {name: _row(Queue, values) for name, values in loaded.queues}
+        agents = {}
+        for name, values, stamped in loaded.agents:
+            agents[name] = row = _row(Agent, values)
+            if stamped:
+                row.last_status_change = now
+        self.agents = agents
+        self.tiers = [_row(Tier, values) for values in loaded.tiers]
 
     def load_queue(self, name: str) -> Queue | None:
-        el = self._queue_element(name)
-        if el is None:
+        cfg = self.config()
+        el = _plan(cfg).queue_elements.get(name) if cfg is not None else None
+        if cfg is None or el is None:
             return None
-        queue = Queue(name)
-        for p in el.findall("param"):
-            pname, value = p.get("name") or "", p.get("value", "") or ""
-            spec = QUEUE_PARAMS.get(pname)
-            if spec is None:
-                self._log("WARNING", f"queue {name}: unknown parameter {pname!r} ignored", p)
-                continue
-            attr, kind = spec
-            if kind == "int":
-                v = value.strip()
-                if not v.lstrip("-").isdigit() or not 0 <= int(v) <= 86400:
-                    self._log("WARNING", f"Invalid value [{value}] for parameter [{pname}], should be between [0] "
-                              f"and [86400], setting default [{getattr(Queue(name), attr)}]", p)
-                    continue
-                setattr(queue, attr, int(v))
-            elif kind == "bool":
-                setattr(queue, attr, is_true(value))
-            else:
-                setattr(queue, attr, value)
-        if _canon(queue.agent_no_answer_status, AGENT_STATUSES) is None:
-            self._log("WARNING", f"Queue {name} has invalid agent-no-answer-status, setting to On Break", el)
-            queue.agent_no_answer_status = "On Break"
-        queue.agent_no_answer_status = _canon(queue.agent_no_answer_status, AGENT_STATUSES) or "On Break"
+        values, warnings = _queue_template(_plan(cfg), el, name)
+        for text, where in warnings:
+            self._log("WARNING", text, where)
+        queue = _row(Queue, values)
         self.queues[name] = queue
         return queue
 
@@ -405,7 +646,7 @@ class CallCenter:
             return "-ERR Agent type invalid!"
         if name in self.agents:
             return "exists"
-        self.agents[name] = Agent(name, type=canon)
+        self.agents[name] = _row(Agent, dict(_AGENT_DEFAULTS, name=name, type=canon))
         custom_event(self.sim, SUBCLASS, {"CC-Agent": name, "CC-Agent-Type": canon, "CC-Action": "agent-add"})
         return "+OK"
 
@@ -426,9 +667,13 @@ class CallCenter:
             if status == "Available":
                 if agent.status != status:
                     agent.status, agent.last_status_change = status, now
+                    if self.stamped is not None:
+                        self.stamped.add(name)
                     agent.talk_time = agent.calls_answered = agent.no_answer_count = 0
             else:
                 agent.status, agent.last_status_change = status, now
+                if self.stamped is not None:
+                    self.stamped.add(name)
                 for m in self.members:
                     if m.serving_agent == name and m.serving_system == SELF and m.state != "Answered":
                         self.hupall(m.uuid, "ORIGINATOR_CANCEL")
@@ -541,31 +786,74 @@ class CallCenter:
                 if (m.abandoned_epoch or m.joined_epoch) + after < now:
                     continue
             keep.append(m)
-        self.members = keep
+        if len(keep) != len(self.members):
+            self.members = keep
 
     # ---- dispatcher ---------------------------------------------------------------------------------
     def _pending(self) -> list[Member]:
         return [m for m in self.members
                 if m.state == "Waiting" or (m.state == "Trying" and m.serving_agent in ("ring-all", "ring-progressively"))]
 
+    def _any_pending(self) -> bool:
+        return any(m.state == "Waiting" or (m.state == "Trying" and m.serving_agent in ("ring-all", "ring-progressively"))
+                   for m in self.members)
+
     def kick(self) -> None:
         """Make sure the dispatcher runs while somebody waits (its 0.1 s grid starts at t=0)."""
-        if self.dispatching or not self._pending():
+        if self.dispatching or not self._any_pending():
             return
         self.dispatching = True
         now = self.sim.engine.now
         k = math.ceil(now / DISPATCH_PERIOD - 1e-9)
-        self.sim.engine.spawn(self._dispatcher(k), "callcenter:dispatch", delay=max(k * DISPATCH_PERIOD - now, 0.0))
+        self.task = self.sim.engine.spawn(self._dispatcher(k), "callcenter:dispatch",
+                                          delay=max(k * DISPATCH_PERIOD - now, 0.0))
 
     def _dispatcher(self, k: int) -> Generator[Any, Any, None]:
         engine = self.sim.engine
         try:
-            while self._pending():
-                yield from self.dispatch_once()
+            while self._any_pending():
+                if self.quiet is None or self.quiet != (_CHANGES[0], epoch(self.sim)):
+                    before = _CHANGES[0]
+                    yield from self.dispatch_once()
+                    self.quiet = None
+                    if _CHANGES[0] == before and self._pass_reads_only_tables():
+                        self.quiet = (before, epoch(self.sim))
                 k = max(k + 1, math.floor(engine.now / DISPATCH_PERIOD + 1e-9) + 1)
-                yield Sleep(max(k * DISPATCH_PERIOD - engine.now, 0.0))
+                delay = max(k * DISPATCH_PERIOD - engine.now, 0.0)
+                if self.quiet is None:
+                    yield Sleep(delay)
+                    continue
+                # nothing to do until something changes: the 0.1 s ticks become plain checks,
+                # each at the place in the event order the Sleep would have had
+                self.tick_k = k
+                engine.ticks(engine.now + delay, self._quiet_tick)
+                k = yield Wait(_PARKED, channels=())
         finally:
             self.dispatching = False
+
+    def _quiet_tick(self) -> float | None:
+        """One 0.1 s dispatcher tick while quiet: the next tick's time, or None after resuming
+        the dispatcher (a pass could see something new, or nobody waits any more)."""
+        task, sim = self.task, self.sim
+        if task is None or task.done:
+            return None
+        now = sim.engine.now
+        quiet = self.quiet
+        # unchanged tables: still somebody waiting, and the same pass as the quiet one
+        if quiet is not None and quiet[0] == _CHANGES[0] and quiet[1] == math.floor(sim.start_epoch + now + 1e-6):
+            k = self.tick_k = max(self.tick_k + 1, math.floor(now / DISPATCH_PERIOD + 1e-9) + 1)
+            return now + max(k * DISPATCH_PERIOD - now, 0.0)
+        sim.engine._step(task, self.tick_k, None)
+        return None
+
+    def _pass_reads_only_tables(self) -> bool:
+        """A pass is a function of the tables and the epoch second, unless a waiting member's
+        queue reads channel variables (top-down, ring-progressively) or draws random numbers."""
+        for m in self._pending():
+            queue = self.queues.get(m.queue)
+            if queue is None or queue.strategy in ("top-down", "ring-progressively", "random"):
+                return False
+        return True
 
     def dispatch_once(self) -> Generator[Any, Any, None]:
         """One pass of cc_agent_dispatch_thread_run: members by score, highest first."""
@@ -578,8 +866,9 @@ class CallCenter:
 
     def _rows(self, queue: Queue, member: Member) -> list[tuple[Agent, Tier]]:
         """The agents query of members_callback, in the strategy's order."""
-        base = [(a, t) for a in self.agents.values() for t in self.tiers
-                if t.agent == a.name and t.queue == queue.name and a.status in OFFERABLE]
+        qname = queue.name
+        tiers = [t for t in self.tiers if t.queue == qname]
+        base = [(a, t) for a in self.agents.values() if a.status in OFFERABLE for t in tiers if t.agent == a.name]
         strategy = queue.strategy
         if strategy in ("top-down", "round-robin"):
             if strategy == "top-down":
@@ -943,10 +1232,10 @@ class CallCenter:
         return tiers_state
 
     # ---- the member thread ---------------------------------------------------------------------------
-    def _member_thread(self, m: Member, chan: Channel) -> Generator[Any, Any, None]:
+    def _member_thread(self, m: Member, chan: Channel, mt: _MemberTicks) -> Generator[Any, Any, None]:
         sim = self.sim
-        last_announce = epoch(sim)
-        announce_valid = True
+        mt.last_announce = epoch(sim)
+        mt.announce_valid = True
         while chan.ready and m.running:
             queue = self.get_queue(m.queue)
             if queue is None:
@@ -958,23 +1247,37 @@ class CallCenter:
                     yield Wait(("cc_connect_done", "hangup"), channels=(chan,))
                 if chan.bridged is None and m.running:
                     self._cancel(m, chan, "TIMEOUT")
-            if (queue.max_wait_time_with_no_agent > 0 and queue.last_agent_exist_check > queue.last_agent_exist
-                    and m.t_member_called <= queue.last_agent_exist_check
-                    and queue.last_agent_exist_check - queue.last_agent_exist >= queue.max_wait_time_with_no_agent):
+            if _no_agent_timeout(queue, m):
                 reached = queue.max_wait_time_with_no_agent_time_reached
                 if (reached <= 0 or queue.last_agent_exist_check - m.t_member_called
                         >= reached + queue.max_wait_time_with_no_agent):
                     self._cancel(m, chan, "NO_AGENT_TIMEOUT")
-            if (announce_valid and queue.announce_sound and queue.announce_frequency > 0
-                    and queue.announce_frequency <= now - last_announce and m.running):
-                spec = chan.expand(queue.announce_sound)
+            if _announce_due(queue, m, mt, now):
+                spec = chan.expand(queue.announce_sound or "")
                 if media.duration_of(chan, spec) is None:
                     self._log("WARNING", f"Couldn't play announcement '{queue.announce_sound}'", chan=chan)
-                    announce_valid = False
+                    mt.announce_valid = False
                 else:
                     sim.trace.add(chan, "displace", file=spec)   # mixed over the music: no playback events
-                    last_announce = now
-            yield Sleep(MEMBER_PERIOD)
+                    mt.last_announce = now
+            # the 0.5 s ticks where none of the above applies are plain checks (see _member_tick)
+            sim.engine.ticks(sim.engine.now + MEMBER_PERIOD, mt.tick)
+            yield Wait(_PARKED, channels=())
+
+    def _member_tick(self, m: Member, chan: Channel, mt: _MemberTicks) -> float | None:
+        """A 0.5 s member-thread tick: the next tick's time when this one has nothing to do,
+        else None after resuming the thread here."""
+        task = mt.task
+        if task is None or task.done:
+            return None
+        if chan.ready and m.running:
+            queue = self.queues.get(m.queue)
+            now = math.floor(self.sim.start_epoch + self.sim.engine.now + 1e-6)   # epoch()
+            if (queue is not None and not (queue.max_wait_time > 0 and queue.max_wait_time <= now - m.t_member_called)
+                    and not _no_agent_timeout(queue, m) and not _announce_due(queue, m, mt, now)):
+                return self.sim.engine.now + MEMBER_PERIOD
+        self.sim.engine._step(task, None, None)
+        return None
 
     def _cancel(self, m: Member, chan: Channel, reason: str) -> None:
         if m.cancel_reason == "NONE":
@@ -1022,7 +1325,9 @@ class CallCenter:
             "CC-Member-UUID": member_uuid, "CC-Member-Session-UUID": chan.uuid,
             "CC-Member-CID-Name": cid_name, "CC-Member-CID-Number": cid_number}, chan)
         self.queue_count(name)
-        sim.engine.spawn(self._member_thread(m, chan), f"callcenter:member:{chan.name}")
+        mt = _MemberTicks()
+        mt.tick = lambda: self._member_tick(m, chan, mt)
+        mt.task = sim.engine.spawn(self._member_thread(m, chan, mt), f"callcenter:member:{chan.name}")
         self.kick()
         moh = chan.var("cc_moh_override") or queue.moh_sound
         moh = chan.expand(moh) if moh else None
@@ -1107,6 +1412,27 @@ class CallCenter:
         if target:
             parts = [p for p in target.replace(":", " ").split() if p]
             chan.transfer(parts[0], parts[1] if len(parts) > 1 else "XML", parts[2] if len(parts) > 2 else None)
+
+
+class _MemberTicks:
+    """A member thread's task, its announcement state and its tick check."""
+
+    task: Task | None = None
+    last_announce = 0
+    announce_valid = True
+    tick: Callable[[], float | None]
+
+
+def _no_agent_timeout(queue: Queue, m: Member) -> bool:
+    """max-wait-time-with-no-agent: no agent seen for that long since the member joined."""
+    return (queue.max_wait_time_with_no_agent > 0 and queue.last_agent_exist_check > queue.last_agent_exist
+            and m.t_member_called <= queue.last_agent_exist_check
+            and queue.last_agent_exist_check - queue.last_agent_exist >= queue.max_wait_time_with_no_agent)
+
+
+def _announce_due(queue: Queue, m: Member, mt: _MemberTicks, now: int) -> bool:
+    return bool(mt.announce_valid and queue.announce_sound and queue.announce_frequency > 0
+                and queue.announce_frequency <= now - mt.last_announce and m.running)
 
 
 def base_all(cc: CallCenter, queue: Queue) -> list[tuple[Agent, Tier]]:
