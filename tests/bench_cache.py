@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -66,13 +67,23 @@ def _round_trip_ms(conn) -> float:
     return statistics.median(times)
 
 
+_SCRATCH: list[str] = []
+
+
+def _scratch(prefix: str) -> str:
+    """A temporary folder removed when the benchmark ends."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    _SCRATCH.append(folder)
+    return folder
+
+
 def _database(customers: int, path: str | None) -> str:
     from esl_app.db import init_schema, open_database
     from esl_app.models import Customer
     from esl_app.seed import seed_customers
 
     if path is None:
-        folder = tempfile.gettempdir() if customers >= 100_000 else tempfile.mkdtemp(prefix="hotline-bench-cache-")
+        folder = tempfile.gettempdir() if customers >= 100_000 else _scratch("hotline-bench-cache-db-")
         path = os.path.join(folder, f"hotline-bench-cache-{customers}.db")
     url = f"sqlite:///{path}"
     database = open_database(url, query_timeout_ms=60000)
@@ -87,7 +98,7 @@ def _database(customers: int, path: str | None) -> str:
     return url
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench_cache", description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--db", default=None, help="SQLite file to use (seeded up to --customers)")
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     url = _database(args.customers, args.db)
     database = open_database(url, query_timeout_ms=60000)
     numbers = database.execute_sql("SELECT COUNT(DISTINCT number) FROM phone").fetchone()[0]
-    work = Path(tempfile.mkdtemp(prefix="hotline-bench-cache-conf-"))
+    work = Path(_scratch("hotline-bench-cache-conf-"))
     (work / "flows").mkdir()
     (work / "flows" / "bench.yaml").write_text(FLOW, encoding="utf-8")
     compile_flows(work / "flows", work / "conf")
@@ -174,6 +185,15 @@ def main(argv: list[str] | None = None) -> int:
             watcher.close()
             database.close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    finally:
+        for folder in _SCRATCH:
+            shutil.rmtree(folder, ignore_errors=True)
+        _SCRATCH.clear()
 
 
 if __name__ == "__main__":
