@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 from fsgen.sim.apps.args import _separate_quoted, separate
+from fsgen.sim.expand import expand
 
 
 def test_separate_without_quotes_equals_the_character_loop() -> None:
@@ -19,6 +20,44 @@ def test_separate_without_quotes_equals_the_character_loop() -> None:
         maxparts = r.choice([0, 0, 1, 2, 3, 4, 8])
         assert separate(text, sep, maxparts) == _separate_quoted(text, sep, maxparts), (text, sep, maxparts)
 
+
+def _reference_expand(text: str, lookup, api_call, depth: int = 0) -> str:
+    """switch_channel_expand_variables' scan, one character at a time (the former code)."""
+    from fsgen.sim.expand import _expand_one, _match_brace
+
+    if not text:
+        return ""
+    if "$" not in text or depth > 20:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "${}\\":
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == "$" and i + 1 < n and text[i + 1] == "{":
+            end = _match_brace(text, i + 1)
+            if end < 0:
+                out.append(text[i:])
+                break
+            out.append(_expand_one(text[i + 2:end], lookup, api_call, depth))
+            i = end + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def test_expand_equals_the_character_scan() -> None:
+    values = {"a": "A$", "b": "${a}", "": "E", "n": "12345"}
+    r = random.Random(11)
+    for _ in range(20000):
+        text = "".join(r.choice(["$", "{", "}", "\\", "a", "b", "n", "(", ")", "x", ":", "1", "-"])
+                       for _ in range(r.randint(0, 14)))
+        assert (expand(text, values.get, lambda name, args: f"<{name}|{args}>")
+                == _reference_expand(text, values.get, lambda name, args: f"<{name}|{args}>")), text
 
 
 CC_CONF = """<configuration name="callcenter.conf">

@@ -12,6 +12,7 @@ Nesting works (``${${var_name}}``, ``${cond(${x} == 1 ? a : b)}``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,9 @@ def _match_brace(s: str, start: int) -> int:
     return -1
 
 
+_SPECIAL = re.compile(r"[\\$]")
+
+
 def expand(text: str | None, lookup: Lookup, api_call: ApiCall, depth: int = 0) -> str:
     if not text:
         return ""
@@ -50,23 +54,33 @@ def expand(text: str | None, lookup: Lookup, api_call: ApiCall, depth: int = 0) 
     out: list[str] = []
     i = 0
     n = len(text)
+    search = _SPECIAL.search
     while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in "${}\\":
-            out.append(text[i + 1])
-            i += 2
+        m = search(text, i)
+        if m is None:
+            out.append(text[i:])
+            break
+        j = m.start()
+        if j > i:
+            out.append(text[i:j])
+        if text[j] == "\\":
+            if j + 1 < n and text[j + 1] in "${}\\":
+                out.append(text[j + 1])
+                i = j + 2
+            else:
+                out.append("\\")
+                i = j + 1
             continue
-        if c == "$" and i + 1 < n and text[i + 1] == "{":
-            end = _match_brace(text, i + 1)
+        if j + 1 < n and text[j + 1] == "{":
+            end = _match_brace(text, j + 1)
             if end < 0:
-                out.append(text[i:])
+                out.append(text[j:])
                 break
-            inner = text[i + 2:end]
-            out.append(_expand_one(inner, lookup, api_call, depth))
+            out.append(_expand_one(text[j + 2:end], lookup, api_call, depth))
             i = end + 1
             continue
-        out.append(c)
-        i += 1
+        out.append("$")
+        i = j + 1
     return "".join(out)
 
 
