@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .apps.args import separate
 from .media import duration_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,12 +172,12 @@ def observe(run: Run) -> Observation:
         elif event == "execute":
             app, data = str(r.get("app")), str(r.get("data") or "")
             current_app = app
-            if socket_open is not None and app == "set" and "=" in data:
-                k, _, v = data.partition("=")
-                if k == "hotline_lookup_status":
-                    socket_open.status = v
-                else:
-                    socket_open.variables[k] = v
+            if socket_open is not None and app in ("set", "multiset"):
+                for k, v in _assignments(app, data):
+                    if k == "hotline_lookup_status":
+                        socket_open.status = v
+                    else:
+                        socket_open.variables[k] = v
                 continue
             if socket_open is not None and app == "hangup":
                 socket_open.hangup = data or "NORMAL_CLEARING"
@@ -269,11 +270,23 @@ def _last_set(records: list[dict[str, Any]], upto: dict[str, Any], var: str) -> 
     for r in records:
         if r is upto:
             break
-        if r.get("leg") == upto.get("leg") and r.get("event") == "execute" and r.get("app") == "set":
-            data = str(r.get("data") or "")
-            if data.startswith(var + "="):
-                value = data.partition("=")[2]
+        if r.get("leg") == upto.get("leg") and r.get("event") == "execute" and r.get("app") in ("set", "multiset"):
+            for k, v in _assignments(str(r["app"]), str(r.get("data") or "")):
+                if k == var:
+                    value = v
     return value
+
+
+def _assignments(app: str, data: str) -> list[tuple[str, str]]:
+    """The variables a ``set`` or ``multiset`` execute assigns (esl_app uses either)."""
+    if app == "set":
+        items = [data]
+    else:
+        sep = " "
+        if data.startswith("^^") and len(data) > 2:
+            sep, data = data[2], data[3:]
+        items = separate(data, sep)
+    return [(k, v) for k, _, v in (item.partition("=") for item in items if "=" in item)]
 
 
 def _close_lookup(obs: Observation, lk: Lookup) -> None:
