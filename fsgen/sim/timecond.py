@@ -112,13 +112,28 @@ def _fulldate_cmp(spec: str, epoch: float, tz: tzinfo) -> bool:
     return False
 
 
+_PARSED: dict[tuple[str, tzinfo], float | None] = {}
+
+
 def _parse_dt(s: str, tz: tzinfo) -> float:
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(s, fmt).replace(tzinfo=tz).timestamp()
-        except ValueError:
-            continue
-    raise ValueError(s)
+    """Epoch of a date-time bound (strptime is slow and holiday lists repeat: remembered)."""
+    key = (s, tz)
+    if key in _PARSED:
+        got = _PARSED[key]
+    else:
+        got = None
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+            try:
+                got = datetime.strptime(s, fmt).replace(tzinfo=tz).timestamp()
+                break
+            except ValueError:
+                continue
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        _PARSED[key] = got
+    if got is None:
+        raise ValueError(s)
+    return got
 
 
 def has_time_attrs(cond: XElement) -> bool:
