@@ -113,6 +113,8 @@ class Rig:
         self.domain_params = _domain_params(conf, self.domain)
         self._stub: LookupStub | None = None
         self._dead: DeadPort | None = None
+        #: (playback spec, prompt name) -> offsets of that prompt in it (see prompt_window)
+        self.windows: dict[tuple[str, str], Any] = {}
 
     # ---- construction ---------------------------------------------------------------------------------
     @classmethod
@@ -681,8 +683,25 @@ def _files_of(spec: str) -> list[str]:
 
 def prompt_window(run: Run, spec: str, t_start: float, name: str) -> tuple[float, float] | None:
     """(start, end) of prompt ``name`` inside the playback of ``spec`` begun at ``t_start``."""
+    key = (spec, name)
+    window = run.rig.windows.get(key, _UNKNOWN)
+    if window is _UNKNOWN:
+        window = _prompt_offsets(run, spec, name)
+        # durations of absolute paths and streams do not depend on the channel: same for every call
+        if all(p.startswith("/") or "://" in p for p in _files_of(spec)):
+            run.rig.windows[key] = window
+    if window is None:
+        return None
+    return t_start + window[0], t_start + window[1]
+
+
+_UNKNOWN = object()
+
+
+def _prompt_offsets(run: Run, spec: str, name: str) -> tuple[float, float] | None:
     from .media import duration_of
 
+    t_start = 0.0
     offset = 0.0
     begin: float | None = None
     for part in _files_of(spec):

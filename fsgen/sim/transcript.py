@@ -108,8 +108,11 @@ def observe(run: Run) -> Observation:
     trace = run.sim.trace
     b = trace.leg(run.leg)
     # with other callers in the replay, only the far ends this caller was bridged to are shown
-    peers = {str(r.get("other")) for r in trace.records if r.get("leg") == b and r.get("event") == "bridge"}
-    shown = (lambda label: label in peers) if run.others else (lambda label: True)
+    if run.others:
+        peers = {str(r.get("other")) for r in trace.records if r.get("leg") == b and r.get("event") == "bridge"}
+        shown = (lambda label: label in peers)
+    else:
+        shown = (lambda label: True)
     names: dict[str, str] = {}
     socket_open: Lookup | None = None
     vm_open: tuple[float, str] | None = None
