@@ -53,24 +53,45 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def _suffix(name: str) -> str:
+    """Path(name).suffix, without building a Path."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
+
+
 def find_flow_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     """Directories give their *.yaml / *.yml files (not recursive); files are taken as given."""
-    files: list[Path] = []
+    files: list[tuple[Path, Path | None]] = []  # (file, its real path when already known)
     problems: list[Problem] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in FLOW_SUFFIXES and p.is_file())
+            # a directory's regular files (not links) are found by name: one stat-free listing,
+            # one real path for the directory instead of one per file
+            real_dir: Path | None = None
+            found = []
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if _suffix(name) not in FLOW_SUFFIXES:
+                        continue
+                    if entry.is_file(follow_symlinks=False):
+                        if real_dir is None:
+                            real_dir = path.resolve()
+                        found.append((name, real_dir / name))
+                    elif (path / name).is_file():
+                        found.append((name, None))
+            found.sort()
             if not found:
                 problems.append(Problem.at(Loc(display_path(path)), "no flow files (*.yaml, *.yml) here"))
-            files += found
+            files += [(path / name, real) for name, real in found]
         elif path.is_file():
-            files.append(path)
+            files.append((path, None))
         else:
             problems.append(Problem.at(Loc(display_path(path)), "no such file or directory"))
     unique: list[Path] = []
     seen: set[Path] = set()
-    for f in files:
-        real = f.resolve()
+    for f, real in files:
+        real = real or f.resolve()
         if real not in seen:
             seen.add(real)
             unique.append(f)
@@ -97,6 +118,10 @@ def _no_gc_pauses() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            # what was built meanwhile goes to the oldest generation in one step; otherwise the
+            # first collection after this would scan all of it
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -165,11 +190,11 @@ def compile_to(paths: Iterable[Path], out: Path, recordings: Path | None = None,
     from . import parallel
 
     paths = list(paths)
-    files, _ = find_flow_files(paths)
+    files, found_problems = find_flow_files(paths)
     if jobs is None:
         jobs = parallel.default_jobs(len(files))
     if jobs > 1 and len(files) > 1 and parallel.fork_available():
-        return _compile_parallel(paths, out, recordings, env, min(jobs, len(files)))
+        return _compile_parallel(files, found_problems, out, recordings, env, min(jobs, len(files)))
     project = load_project(paths, recordings)
     result = CompileResult(project.problems, {f.name: f.file for f in project.flows})
     if not project.ok:
@@ -183,14 +208,14 @@ def compile_to(paths: Iterable[Path], out: Path, recordings: Path | None = None,
     return result
 
 
-def _compile_parallel(paths: list[Path], out: Path, recordings: Path | None, env: dict[str, str] | None,
-                      jobs: int) -> CompileResult:
+def _compile_parallel(files: list[Path], problems: list[Problem], out: Path, recordings: Path | None,
+                      env: dict[str, str] | None, jobs: int) -> CompileResult:
     from .checks import check_across
     from .parallel import Pool
     from .render import render_shared
 
     started = time.perf_counter()
-    files, problems = find_flow_files(paths)
+    problems = list(problems)
     pool = Pool(files, recordings, jobs)
     try:
         with _no_gc_pauses():

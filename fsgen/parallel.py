@@ -9,6 +9,7 @@ never travel between processes, so the cost that does not parallelise is small.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -56,30 +57,32 @@ def default_jobs(n_files: int) -> int:
 
 
 def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> None:
-    from .compiler import _no_gc_pauses, load_flow_file
+    from .compiler import load_flow_file
 
+    # The worker keeps every flow it loaded until it ends, and ends with os._exit: the cyclic
+    # GC would only rescan that heap, and freeing it object by object kept the parent waiting.
+    gc.disable()
     try:
-        with _no_gc_pauses():
-            flows: list[m.Flow] = []
-            loaded = Loaded()
-            for path in files:
-                flow, problems, flow_recordings = load_flow_file(path, recordings)
-                loaded.problems += problems
-                if flow is not None:
-                    flows.append(flow)
-                    loaded.problems += check_flow(flow, flow_recordings)
-            loaded.summaries = [summarize(f) for f in flows]
-            loaded.cpu = time.process_time()
-            conn.send(("loaded", loaded))
-            message = conn.recv()
-            if message[0] != "render":
-                return
+        flows: list[m.Flow] = []
+        loaded = Loaded()
+        for path in files:
+            flow, problems, flow_recordings = load_flow_file(path, recordings)
+            loaded.problems += problems
+            if flow is not None:
+                flows.append(flow)
+                loaded.problems += check_flow(flow, flow_recordings)
+        loaded.summaries = [summarize(f) for f in flows]
+        loaded.cpu = time.process_time()
+        conn.send(("loaded", loaded))
+        message = conn.recv()
+        if message[0] == "render":
             _, staging, timezones, environ = message
             started = time.process_time()
             rendered = Rendered(recording_dirs=recording_dirs(flows))
+            made: set[Path] = set()
             for flow in flows:
                 out = render_flow(flow, timezones, environ)
-                put(staging, out.files)
+                put(staging, out.files, made)
                 rendered.digests.update((rel, sha256(content)) for rel, content in out.files.items())
                 rendered.problems += out.problems
                 out.files, out.queues = {}, []  # the main process needs only queues_xml
@@ -90,6 +93,7 @@ def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> Non
         conn.send(("crash", traceback.format_exc()))
     finally:
         conn.close()
+    os._exit(0)
 
 
 class WorkerCrash(RuntimeError):

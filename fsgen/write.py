@@ -54,9 +54,11 @@ def prepare(out: Path) -> Path:
         raise OutputError(f"cannot create {parent}: {exc.strerror or exc}") from None
 
 
-def put(staging: Path, files: dict[str, bytes]) -> None:
-    """Write files (relative posix paths -> content) into a staging directory."""
-    made: set[Path] = set()
+def put(staging: Path, files: dict[str, bytes], made: set[Path] | None = None) -> None:
+    """Write files (relative posix paths -> content) into a staging directory; `made`: the
+    directories already created (kept across calls by the caller)."""
+    if made is None:
+        made = set()
     for rel, content in sorted(files.items()):
         target = staging / rel
         if target.parent not in made:
