@@ -1,4 +1,5 @@
 # hotline: `make demo` and `make test` are the whole quick start (README).
+# `make bench BENCH_ARGS=--full` runs the issue-sized benchmarks (1,000,000 customers).
 # The virtualenv is created once; it is reinstalled only when setup.cfg or pyproject.toml change.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -21,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fsgen esl_app tests
