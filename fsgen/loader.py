@@ -183,16 +183,26 @@ class _Converter:
 
 _tuple_new = tuple.__new__
 _NOT_SIMPLE = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
-_KEY = re.compile(r"""(?:([A-Za-z0-9_][A-Za-z0-9_.-]*)|'((?:[^']|'')*)'|"([^"\\]*)"):(?= |$)""")
+_KEY = re.compile(r"""(?:([A-Za-z0-9_][A-Za-z0-9_.-]*+)|'((?:[^']|'')*)'|"([^"\\]*)"):(?= |$)""")
 _SQ = re.compile(r"'((?:[^']|'')*)'")
 _DQ = re.compile(r'"([^"\\]*)"')
 _PLAIN_START = re.compile(r"[^\s\[\]{},:#'\"&*!|>%@`?-]|-[0-9.A-Za-z]")
-# the tokens of a one-line flow collection: (spaces)(bracket or comma)(colon)(quoted)(word: a plain
-# scalar that may be a key)(other plain)(anything else, which is not simple); every character
-# belongs to some token, so positions add up
-_FLOW = re.compile(r"( *)(?:([\[\]{},])|(:)(?= )|('(?:[^']|'')*'|\"[^\"\\]*\")"
-                   r"|([A-Za-z0-9_][A-Za-z0-9_.-]*)(?= *[\[\]{},:])"
-                   r"|((?:[^\s\[\]{},:#'\"&*!|>%@`?-]|-[0-9.])[^\[\]{},:#'\"]*?)(?= *[\[\]{},:])|(.))")
+# The tokens of a one-line flow collection, each with the spaces before it:
+#   a `key: scalar` pair, with the comma after it if any
+#   a `key: ` before a nested collection
+#   a scalar item, with the comma after it if any
+#   an opening bracket, a closing bracket, a lone comma,
+#   anything else (not simple).
+# Every character belongs to some token, so positions add up.
+_WORD = r"[A-Za-z0-9_][A-Za-z0-9_.-]*+"  # possessive: a shorter word never fits where it did not
+_QUOTED = r"'(?:[^']|'')*'|\"[^\"\\]*\""
+_SCALAR = (rf"{_QUOTED}|{_WORD}(?= *[,\]}}])"
+           r"|(?:[^\s\[\]{},:#'\"&*!|>%@`?-]|-[0-9.])[^\[\]{},:#'\"]*?(?= *[,\]}])")
+_AFTER = r"( *)(,|(?=[\]}]))"
+_FLOW = re.compile(rf"( *)(?:({_WORD}|{_QUOTED}):( +)({_SCALAR}){_AFTER}"
+                   rf"|({_WORD}|{_QUOTED}):( +)(?=[\[{{])"
+                   rf"|({_SCALAR}){_AFTER}"
+                   r"|([\[{])|([\]}])|(,)|(.))")
 _SIMPLE_DEPTH = 48
 _MAX_KEY = 1000
 _PLAIN_VALUES: dict[str, Any] = {}  # plain text -> typed value (the same words recur in every flow)
@@ -246,93 +256,103 @@ def _inline(s: str, file: str, line: int, col: int) -> YNode:
     return _tuple_new(YScalar, (_tuple_new(Loc, (file, line, col)), _plain_value(text), text, False))
 
 
+def _unquote(token: str) -> str:
+    if token[0] == "'":
+        return token[1:-1].replace("''", "'")
+    return token[1:-1]
+
+
 def _flow(s: str, file: str, line: int, col: int) -> tuple[YNode, int]:
     """The flow collection opening at s[0]: (node, index after its closing bracket)."""
     root: Any = None
-    stack: list[tuple[Any, bool, str]] = []
+    stack: list[tuple[Any, bool]] = []
     items: Any = None
     is_map = False
-    close = ""
     key = ""
     kloc: Loc | None = None
-    # 0: after the opening bracket, 1: after a comma, 2: after a key, 3: after a key's colon,
+    # 0: after the opening bracket, 1: after a comma, 3: after a key (its collection comes next),
     # 4: after an entry
     state = 0
     pos = 0
     plain_values = _PLAIN_VALUES
-    for spaces, punct, colon, quoted, word, plain, bad in _FLOW.findall(s):
+    for (spaces, pair_key, pair_spaces, pair_value, pair_tail, pair_comma, open_key, open_spaces,
+         item, item_tail, item_comma, opening, closing, comma, bad) in _FLOW.findall(s):
         if spaces:
             pos += len(spaces)
-        start = pos
-        if punct:
+        if pair_key or open_key:
+            token = pair_key or open_key
+            if not is_map or state == 3 or state == 4:
+                raise _NotSimple
+            key = token if token[0] != "'" and token[0] != '"' else _unquote(token)
+            if key in items or len(key) > _MAX_KEY:
+                raise _NotSimple
+            kloc = _tuple_new(Loc, (file, line, col + pos))
+            if open_key:
+                pos += len(open_key) + 1 + len(open_spaces)
+                state = 3
+                continue
+            pos += len(pair_key) + 1 + len(pair_spaces)
+            scalar, tail, after = pair_value, pair_tail, pair_comma
+        elif item:
+            if is_map or state > 1:
+                raise _NotSimple
+            scalar, tail, after = item, item_tail, item_comma
+        elif closing:
+            if state != 0 and state != 4 or closing != ("}" if is_map else "]"):
+                raise _NotSimple
             pos += 1
-            if punct == "[" or punct == "{":
-                if (state != 3) if is_map else (state > 1):
-                    raise _NotSimple
-                child: Any = {} if punct == "{" else []
-                node = _tuple_new(YMap if punct == "{" else YSeq, (_tuple_new(Loc, (file, line, col + start)), child))
-                if root is None:
-                    root = node
-                elif is_map:
+            if not stack:
+                return root, pos
+            items, is_map = stack.pop()
+            state = 4
+            continue
+        elif opening:
+            if (state != 3) if is_map else (state > 1):
+                raise _NotSimple
+            child: Any = {} if opening == "{" else []
+            node = _tuple_new(YMap if opening == "{" else YSeq, (_tuple_new(Loc, (file, line, col + pos)), child))
+            pos += 1
+            if root is None:
+                root = node
+            else:
+                if is_map:
                     items[key] = (kloc, node)
                 else:
                     items.append(node)
-                if items is not None:
-                    stack.append((items, is_map, close))
-                    if len(stack) > _SIMPLE_DEPTH:
-                        raise _NotSimple
-                items, is_map, close, state = child, punct == "{", "}" if punct == "{" else "]", 0
-            elif punct == ",":
-                if state != 4:
+                stack.append((items, is_map))
+                if len(stack) > _SIMPLE_DEPTH:
                     raise _NotSimple
-                state = 1
-            else:
-                if punct != close or (state != 0 and state != 4):
-                    raise _NotSimple
-                if not stack:
-                    return root, pos
-                items, is_map, close = stack.pop()
-                state = 4
+            items, is_map, state = child, opening == "{", 0
             continue
-        if colon:
-            if state != 2:
+        elif comma:
+            if state != 4:
                 raise _NotSimple
             pos += 1
-            state = 3
+            state = 1
             continue
-        if word:
-            text = word
-        elif quoted:
-            text = quoted[1:-1]
-            if quoted[0] == "'":
-                text = text.replace("''", "'")
-        elif plain:
-            text = plain
         else:
             raise _NotSimple
-        pos += len(word or quoted or plain)
-        if is_map and state < 2:
-            if plain or text in items or len(text) > _MAX_KEY:
-                raise _NotSimple
-            key = text
-            kloc = _tuple_new(Loc, (file, line, col + start))
-            state = 2
-            continue
-        if (state != 3) if is_map else (state > 1):
-            raise _NotSimple
-        loc = _tuple_new(Loc, (file, line, col + start))
-        if quoted:
+        # a scalar: a pair's value or a sequence item
+        loc = _tuple_new(Loc, (file, line, col + pos))
+        first = scalar[0]
+        if first == "'" or first == '"':
+            text = _unquote(scalar)
             node = _tuple_new(YScalar, (loc, text, text, True))
         else:
-            value = plain_values.get(text, _NOT_FOUND)
+            value = plain_values.get(scalar, _NOT_FOUND)
             if value is _NOT_FOUND:
-                value = _plain_value(text)
-            node = _tuple_new(YScalar, (loc, value, text, False))
+                value = _plain_value(scalar)
+            node = _tuple_new(YScalar, (loc, value, scalar, False))
         if is_map:
             items[key] = (kloc, node)
         else:
             items.append(node)
-        state = 4
+        pos += len(scalar) + len(tail)
+        if after:
+            pos += 1
+            state = 1
+        else:
+            state = 4
     raise _NotSimple
 
 
