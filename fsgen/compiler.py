@@ -125,11 +125,20 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def load_flow_file(path: Path, recordings: Path | None = None
+def load_flow_file(path: Path, recordings: Path | None = None, found: dict[Path, Path] | None = None
                    ) -> tuple[m.Flow | None, list[Problem], Path]:
-    """One file through load, schema and model; (flow or None, problems, its recordings dir)."""
+    """One file through load, schema and model; (flow or None, problems, its recordings dir).
+
+    `found`: recordings directories already looked up during this run, by flow directory."""
     shown = display_path(path)
-    flow_recordings = recordings or find_recordings(path)
+    flow_recordings = recordings
+    if flow_recordings is None:
+        if found is None:
+            flow_recordings = find_recordings(path)
+        else:
+            flow_recordings = found.get(path.parent)
+            if flow_recordings is None:
+                flow_recordings = found[path.parent] = find_recordings(path)
     tree, problems = load_file(path, shown)
     if tree is None:
         return None, problems, flow_recordings
@@ -146,8 +155,9 @@ def load_project(paths: Iterable[Path], recordings: Path | None = None) -> Proje
     with _no_gc_pauses():
         files, problems = find_flow_files(paths)
         project = Project(problems=problems)
+        found: dict[Path, Path] = {}
         for path in files:
-            flow, file_problems, flow_recordings = load_flow_file(path, recordings)
+            flow, file_problems, flow_recordings = load_flow_file(path, recordings, found)
             if flow is not None:
                 project.flows.append(flow)
                 project.recordings[flow.name] = flow_recordings

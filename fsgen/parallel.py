@@ -65,8 +65,9 @@ def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> Non
     try:
         flows: list[m.Flow] = []
         loaded = Loaded()
+        found: dict[Path, Path] = {}
         for path in files:
-            flow, problems, flow_recordings = load_flow_file(path, recordings)
+            flow, problems, flow_recordings = load_flow_file(path, recordings, found)
             loaded.problems += problems
             if flow is not None:
                 flows.append(flow)
@@ -79,7 +80,7 @@ def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> Non
             _, staging, timezones, environ = message
             started = time.process_time()
             rendered = Rendered(recording_dirs=recording_dirs(flows))
-            made: set[Path] = set()
+            made: set[str] = set()
             for flow in flows:
                 out = render_flow(flow, timezones, environ)
                 put(staging, out.files, made)

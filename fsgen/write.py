@@ -54,18 +54,26 @@ def prepare(out: Path) -> Path:
         raise OutputError(f"cannot create {parent}: {exc.strerror or exc}") from None
 
 
-def put(staging: Path, files: dict[str, bytes], made: set[Path] | None = None) -> None:
+def put(staging: Path, files: dict[str, bytes], made: set[str] | None = None) -> None:
     """Write files (relative posix paths -> content) into a staging directory; `made`: the
     directories already created (kept across calls by the caller)."""
     if made is None:
         made = set()
+    base = os.fspath(staging)
     for rel, content in sorted(files.items()):
-        target = staging / rel
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        with open(target, "wb") as fh:
-            fh.write(content)
+        target = f"{base}/{rel}"
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        # one write per file, no Python file object (thousands of files per compile)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
 
 def commit(staging: Path, out: Path) -> None:
