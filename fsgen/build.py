@@ -156,7 +156,15 @@ def build_flow(data: Rec, file: str, had_errors: bool) -> tuple[m.Flow | None, l
     if not all(k in data for k in ("flow", "start", "nodes")):
         return None, problems
     name = data["flow"]
-    languages = list(data["languages"])
+    # numbers and languages are missing when their values had errors (already reported): the
+    # flow then claims no numbers, and takes the languages its prompts are written in (so no
+    # prompt is reported for a language the author may well have listed)
+    if "languages" in data:
+        languages = list(data["languages"])
+    else:
+        languages = list(dict.fromkeys(lang for spec in (data.get("prompts") or {}).values()
+                                       for lang in spec if lang != "file")) or ["zh"]
+    numbers = data.get("numbers", [])
     settings_rec = data.get("settings")
     settings = m.Settings()
     if settings_rec:
@@ -169,8 +177,7 @@ def build_flow(data: Rec, file: str, had_errors: bool) -> tuple[m.Flow | None, l
         )
     flow = m.Flow(
         name=name, file=file, loc=data.loc, start=data["start"], start_loc=data.vloc("start"),
-        title=data.get("title"), numbers=[(str(n), loc) for n, loc in zip(data["numbers"],
-                                                                           getattr(data["numbers"], "item_locs", []))],
+        title=data.get("title"), numbers=[(str(n), loc) for n, loc in zip(numbers, getattr(numbers, "item_locs", []))],
         languages=languages, settings=settings, broken=had_errors,
     )
     prompts = data.get("prompts") or Rec(data.loc)
