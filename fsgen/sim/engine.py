@@ -135,41 +135,42 @@ class Engine:
     def ticks(self, t: float, tick: Callable[[], float | None]) -> None:
         """A periodic check that mostly finds nothing to do: ``tick()`` runs at ``t``, at the place
         in the event order a ``Sleep`` begun now would have, and returns the time of the next
-        check (or None when it is done, e.g. it resumed its task).  While nothing else is due
-        before that next time, the next check runs at once with the clock moved on, exactly as
-        the run loop would run it, instead of going through the timer heap."""
+        check (having scheduled nothing), or None when it is done (e.g. it resumed its task).
+        While nothing else is due before that next time, the next check runs at once with the
+        clock moved on, exactly as the run loop would run it, instead of going through the heap."""
         self.call_at(t, self._tick, tick)
 
     def _tick(self, tick: Callable[[], float | None]) -> None:
         nxt = tick()
-        while nxt is not None:
-            if not self._reach(nxt):
-                self.call_at(nxt, self._tick, tick)
-                return
-            nxt = tick()
-
-    def _reach(self, t: float) -> bool:
-        """Move the clock to ``t`` if the run loop's next step would be an entry at ``t``
-        scheduled now: nothing due until then, no real I/O to poll, ``until`` and ``stop()``
-        not ending the run first."""
+        if nxt is None:
+            return
+        # until the chain reaches the heap's next entry, nothing else happens: the run loop
+        # would pop each check next, after asking stop() (time moves on) -- unless it must
+        # stop at ``until`` or poll real I/O, where the check goes on the heap instead
         running = self._running
-        if running is None:
-            return False
         heap = self._heap
         while heap and heap[0][2] is None:
             heapq.heappop(heap)
-        if heap and heap[0][0] <= t:
-            return False
+        if running is None or self._io_active():
+            self.call_at(nxt, self._tick, tick)
+            return
+        top = heap[0][0] if heap else None
         until, stop = running
-        if until is not None and t > until:
-            return False
+        while True:
+            if ((top is not None and nxt >= top) or (until is not None and nxt > until)
+                    or (stop is not None and nxt > self.now and stop())):
+                self.call_at(nxt, self._tick, tick)
+                return
+            self.now = max(self.now, nxt)
+            nxt = tick()
+            if nxt is None:
+                return
+
+    def _io_active(self) -> bool:
         for p in self.io:
             if p.active():
-                return False
-        if stop is not None and t > self.now and stop():
-            return False
-        self.now = max(self.now, t)
-        return True
+                return True
+        return False
 
     # ---- tasks --------------------------------------------------------------------------
     def spawn(self, gen: TaskGen, name: str, channel: Channel | None = None,

@@ -198,8 +198,11 @@ class LookupStub:
     def active(self) -> bool:
         if self.conns:
             return True
-        switch = self.sim.modules.get("esl_poller") if self.sim is not None else None
-        return bool(switch is not None and switch.active())
+        sim = self.sim
+        if sim is None:
+            return False
+        switch = sim.modules.get("esl_poller")
+        return switch is not None and bool(switch.conns)   # EslPoller.active()
 
     def realtime(self) -> bool:
         return False

@@ -46,6 +46,7 @@ simulated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
@@ -501,12 +502,8 @@ class CallCenter:
         self.members: list[Member] = []
         self.agent_originate_timeout = 60
         self.dispatching = False
-        #: (changes count, epoch second) after a dispatcher pass that changed nothing, when the
-        #: pass read only the tables and the clock (not channel variables or the random generator)
-        self.quiet: tuple[int, int] | None = None
-        self.task: Task | None = None     # the dispatcher's
+        self.disp = _Dispatcher()
         self.stamped: set[str] | None = None   # while loading: agents whose status change was stamped
-        self.tick_k = 0                   # its tick number while quiet
         self.load_config()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -805,27 +802,27 @@ class CallCenter:
         self.dispatching = True
         now = self.sim.engine.now
         k = math.ceil(now / DISPATCH_PERIOD - 1e-9)
-        self.task = self.sim.engine.spawn(self._dispatcher(k), "callcenter:dispatch",
-                                          delay=max(k * DISPATCH_PERIOD - now, 0.0))
+        self.disp.task = self.sim.engine.spawn(self._dispatcher(k), "callcenter:dispatch",
+                                               delay=max(k * DISPATCH_PERIOD - now, 0.0))
 
     def _dispatcher(self, k: int) -> Generator[Any, Any, None]:
-        engine = self.sim.engine
+        engine, disp = self.sim.engine, self.disp
         try:
             while self._any_pending():
-                if self.quiet is None or self.quiet != (_CHANGES[0], epoch(self.sim)):
+                if disp.quiet is None or disp.quiet != (_CHANGES[0], epoch(self.sim)):
                     before = _CHANGES[0]
                     yield from self.dispatch_once()
-                    self.quiet = None
+                    disp.quiet = None
                     if _CHANGES[0] == before and self._pass_reads_only_tables():
-                        self.quiet = (before, epoch(self.sim))
+                        disp.quiet = (before, epoch(self.sim))
                 k = max(k + 1, math.floor(engine.now / DISPATCH_PERIOD + 1e-9) + 1)
                 delay = max(k * DISPATCH_PERIOD - engine.now, 0.0)
-                if self.quiet is None:
+                if disp.quiet is None:
                     yield Sleep(delay)
                     continue
                 # nothing to do until something changes: the 0.1 s ticks become plain checks,
                 # each at the place in the event order the Sleep would have had
-                self.tick_k = k
+                disp.k = k
                 engine.ticks(engine.now + delay, self._quiet_tick)
                 k = yield Wait(_PARKED, channels=())
         finally:
@@ -834,16 +831,17 @@ class CallCenter:
     def _quiet_tick(self) -> float | None:
         """One 0.1 s dispatcher tick while quiet: the next tick's time, or None after resuming
         the dispatcher (a pass could see something new, or nobody waits any more)."""
-        task, sim = self.task, self.sim
+        disp, sim = self.disp, self.sim
+        task = disp.task
         if task is None or task.done:
             return None
         now = sim.engine.now
-        quiet = self.quiet
+        quiet = disp.quiet
         # unchanged tables: still somebody waiting, and the same pass as the quiet one
         if quiet is not None and quiet[0] == _CHANGES[0] and quiet[1] == math.floor(sim.start_epoch + now + 1e-6):
-            k = self.tick_k = max(self.tick_k + 1, math.floor(now / DISPATCH_PERIOD + 1e-9) + 1)
+            k = disp.k = max(disp.k + 1, math.floor(now / DISPATCH_PERIOD + 1e-9) + 1)
             return now + max(k * DISPATCH_PERIOD - now, 0.0)
-        sim.engine._step(task, self.tick_k, None)
+        sim.engine._step(task, disp.k, None)
         return None
 
     def _pass_reads_only_tables(self) -> bool:
@@ -1326,7 +1324,7 @@ class CallCenter:
             "CC-Member-CID-Name": cid_name, "CC-Member-CID-Number": cid_number}, chan)
         self.queue_count(name)
         mt = _MemberTicks()
-        mt.tick = lambda: self._member_tick(m, chan, mt)
+        mt.tick = functools.partial(self._member_tick, m, chan, mt)
         mt.task = sim.engine.spawn(self._member_thread(m, chan, mt), f"callcenter:member:{chan.name}")
         self.kick()
         moh = chan.var("cc_moh_override") or queue.moh_sound
@@ -1412,6 +1410,19 @@ class CallCenter:
         if target:
             parts = [p for p in target.replace(":", " ").split() if p]
             chan.transfer(parts[0], parts[1] if len(parts) > 1 else "XML", parts[2] if len(parts) > 2 else None)
+
+
+class _Dispatcher:
+    """The dispatcher task and its quiet state: ``quiet`` is (changes count, epoch second) after
+    a pass that changed nothing, when that pass read only the tables and the clock (not channel
+    variables or the random generator); ``k`` numbers its 0.1 s ticks while quiet."""
+
+    __slots__ = ("k", "quiet", "task")
+
+    def __init__(self) -> None:
+        self.task: Task | None = None
+        self.quiet: tuple[int, int] | None = None
+        self.k = 0
 
 
 class _MemberTicks:
