@@ -8,8 +8,8 @@ matching extension hangs up NO_ROUTE_DESTINATION.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Generator
+from types import GeneratorType
 from typing import TYPE_CHECKING, Any
 
 from . import apps as _apps
@@ -44,15 +44,16 @@ def execute(chan: Channel, app: str, data: str | None) -> Generator[Any, Any, An
     result: Any = None
     try:
         result = spec.func(chan, arg)
-        if inspect.isgenerator(result):
+        if isinstance(result, GeneratorType):
             result = yield from result
     finally:
         chan.app_stack.pop()
     chan.variables["current_application"] = app  # a nested app (ivr -> transfer) may have replaced it
     if isinstance(result, str):
         chan.variables["current_application_response"] = result
-    chan.notify_listeners("execute_complete", app=app, data=arg if arg else None,
-                          response=result if isinstance(result, str) else "_none_")
+    if chan.listeners or chan.sim.listeners:
+        chan.notify_listeners("execute_complete", app=app, data=arg if arg else None,
+                              response=result if isinstance(result, str) else "_none_")
     if outer is not None and chan.app_stack:
         chan.variables["current_application"] = outer
     return result
