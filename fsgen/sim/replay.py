@@ -526,6 +526,9 @@ class Run:
     others: list[tuple[Any, Channel, list[StepLog]]] = field(default_factory=list)
 
 
+_DEFAULT_START = datetime.strptime(DEFAULT_TIME, "%Y-%m-%d %H:%M")
+
+
 def _zone(info: FlowInfo) -> tuple[str, Any]:
     name = info.timezone or "UTC"
     try:
@@ -539,7 +542,7 @@ def run_call(rig: Rig, script: CallScript, *, esl_port: int | None = None) -> Ru
     info = rig.flow_for(script)
     assert info is not None, "check_script() first"
     zone_name, zone = _zone(info)
-    start = script.at or datetime.strptime(DEFAULT_TIME, "%Y-%m-%d %H:%M")
+    start = script.at or _DEFAULT_START
     epoch = start.replace(tzinfo=zone).timestamp()
     conf = dataclasses.replace(rig.conf, users=dict(rig.conf.users))
     sim = Simulator(conf, start_epoch=epoch, tz="UTC", missing_prompt_seconds=rig.prompt_seconds)

@@ -159,24 +159,42 @@ def check(cond: XElement, epoch: float, tz: tzinfo) -> int:
             return 0
     yday = tm.timetuple().tm_yday  # 1-based
     wday = (tm.weekday() + 1) % 7 + 1  # Sunday = 1
-    checks = [
-        ("date-time", lambda s: _fulldate_cmp(s, epoch, tz)),
-        ("year", lambda s: _number_cmp(s, tm.year)),
-        ("yday", lambda s: _number_cmp(s, yday)),
-        ("mon", lambda s: _number_cmp(s, tm.month)),
-        ("mday", lambda s: _number_cmp(s, tm.day)),
-        ("week", lambda s: _number_cmp(s, (yday - 1) // 7 + 1)),
-        ("mweek", lambda s: _number_cmp(s, _mweek(tm.day, wday - 1))),
-        ("wday", lambda s: _dow_cmp(s, wday)),
-        ("hour", lambda s: _number_cmp(s, tm.hour)),
-        ("minute", lambda s: _number_cmp(s, tm.minute)),
-        ("minute-of-day", lambda s: _number_cmp(s, tm.hour * 60 + tm.minute + 1)),
-        ("time-of-day", lambda s: _tod_cmp(s, tm.hour * 3600 + tm.minute * 60 + tm.second)),
-    ]
-    for name, fn in checks:
-        if name in a and not fn(a[name]):
+    for name in TIME_ATTRS:
+        spec = a.get(name)
+        if spec is None or name in ("tz-offset", "dst"):
+            continue
+        if name == "date-time":
+            ok = _fulldate_cmp(spec, epoch, tz)
+        elif name == "wday":
+            ok = _dow_cmp(spec, wday)
+        elif name == "time-of-day":
+            ok = _tod_cmp(spec, tm.hour * 3600 + tm.minute * 60 + tm.second)
+        else:
+            ok = _number_cmp(spec, _number(name, tm, yday, wday))
+        if not ok:
             return 0
     return 1
+
+
+def _number(name: str, tm: datetime, yday: int, wday: int) -> int:
+    """The value a numeric time attribute compares with."""
+    if name == "year":
+        return tm.year
+    if name == "yday":
+        return yday
+    if name == "mon":
+        return tm.month
+    if name == "mday":
+        return tm.day
+    if name == "week":
+        return (yday - 1) // 7 + 1
+    if name == "mweek":
+        return _mweek(tm.day, wday - 1)
+    if name == "hour":
+        return tm.hour
+    if name == "minute":
+        return tm.minute
+    return tm.hour * 60 + tm.minute + 1   # minute-of-day
 
 
 def _mweek(mday: int, tm_wday: int) -> int:

@@ -120,8 +120,12 @@ def observe(run: Run) -> Observation:
     pending_play: dict[str, tuple[float, str]] = {}
     node = ""
     current_app = ""
+    last_lookup_set = ""
     for r in trace.records:
-        leg, event, t = r.get("leg"), r.get("event"), float(r.get("t", 0.0))
+        leg, event = r.get("leg"), r.get("event")
+        if (leg == "a" or leg == "-") and leg != b and event not in ("create", "error"):
+            continue    # the caller's own leg and module records: nothing the transcript shows
+        t = float(r.get("t", 0.0))
         if event == "create":
             names[str(leg)] = str(r.get("name", ""))
         if event == "error":
@@ -175,6 +179,11 @@ def observe(run: Run) -> Observation:
         elif event == "execute":
             app, data = str(r.get("app")), str(r.get("data") or "")
             current_app = app
+            set_lookup = last_lookup_set   # what this leg last set hotline_lookup to, before this record
+            if app in ("set", "multiset"):
+                for k, v in _assignments(app, data):
+                    if k == "hotline_lookup":
+                        last_lookup_set = v
             if socket_open is not None and app in ("set", "multiset"):
                 for k, v in _assignments(app, data):
                     if k == "hotline_lookup_status":
@@ -193,8 +202,8 @@ def observe(run: Run) -> Observation:
                 vm_open = None
             if app == "socket":
                 wanted = run.leg.variables.get("hotline_lookup", "")
-                socket_open = Lookup(t, node, [n for n in _last_set(trace.records, r, "hotline_lookup").split(",")
-                                               if n] or [n for n in wanted.split(",") if n])
+                socket_open = Lookup(t, node, [n for n in set_lookup.split(",") if n]
+                                     or [n for n in wanted.split(",") if n])
             elif app == "callcenter":
                 queue = data.split()[0] if data else ""
                 obs.queues.append(QueueJoin(t, queue, node, _position(run, queue, t)))
@@ -265,19 +274,6 @@ def _other_leg(run: Run, obs: Observation, r: dict[str, Any], names: dict[str, s
     elif event == "custom" and r.get("subclass") == "conference::maintenance" and r.get("action") == "add-member":
         room = r.get("conference_name")
         obs.timeline.append((t, f"{party} joins conference {room} ({_members(r)})"))
-
-
-def _last_set(records: list[dict[str, Any]], upto: dict[str, Any], var: str) -> str:
-    """The value of the last ``set var=...`` executed on the same leg before ``upto``."""
-    value = ""
-    for r in records:
-        if r is upto:
-            break
-        if r.get("leg") == upto.get("leg") and r.get("event") == "execute" and r.get("app") in ("set", "multiset"):
-            for k, v in _assignments(str(r["app"]), str(r.get("data") or "")):
-                if k == var:
-                    value = v
-    return value
 
 
 def _assignments(app: str, data: str) -> list[tuple[str, str]]:
