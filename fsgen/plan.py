@@ -110,6 +110,9 @@ def date_windows(start: dt.date, end: dt.date) -> list[dict[str, str]]:
     return out
 
 
+_tuple_new = tuple.__new__
+
+
 def dest(name: str) -> dict[str, str]:
     # node and helper names are [a-z0-9_.]: only the dot needs escaping
     return {"field": "destination_number", "expression": "^" + name.replace(".", "\\.") + "$"}
@@ -125,6 +128,7 @@ class FlowPlanner:
         self.uses_back = any(o.target == m.BACK for n in flow.nodes.values() if isinstance(n, m.Menu)
                              for o in n.options)
         self.need_hangup_ext = False
+        self._xfers: dict[str, Action] = {}
 
     # ----- helpers ----------------------------------------------------------------------
 
@@ -143,7 +147,10 @@ class FlowPlanner:
         return "file_string://" + "!".join(paths)
 
     def xfer(self, ext: str) -> Action:
-        return Action("transfer", f"{ext} XML {self.ctx}")
+        action = self._xfers.get(ext)
+        if action is None:
+            action = self._xfers[ext] = Action("transfer", f"{ext} XML {self.ctx}")
+        return action
 
     def goto(self, target: str) -> list[Action]:
         if target == m.HANGUP:
@@ -160,11 +167,14 @@ class FlowPlanner:
             return HANGUP_EXT
         return self.flow.start if target == m.TOP else target
 
+    # the plan's tuples are built with tuple.__new__ in these helpers: a NamedTuple's own
+    # constructor is a Python function, and a flow makes hundreds of them
     def ext(self, name: str, *conditions: Condition) -> None:
-        self.exts.append(Extension(name, list(conditions)))
+        self.exts.append(_tuple_new(Extension, (name, list(conditions))))
 
     def simple(self, name: str, actions: list[Action], ext_name: str | None = None) -> None:
-        self.ext(ext_name or name, Condition(dest(name), actions))
+        condition = _tuple_new(Condition, (dest(name), actions, []))
+        self.exts.append(_tuple_new(Extension, (ext_name or name, [condition])))
 
     def pagd(self, *, min_digits: int, max_digits: int, tries: int, timeout: float, terminator: str,
              prompt: str, bad: str | None, var: str, regex: str, digit_timeout: float,
