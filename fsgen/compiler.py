@@ -68,7 +68,7 @@ def find_flow_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
             # a directory's regular files (not links) are found by name: one stat-free listing,
             # one real path for the directory instead of one per file
             real_dir: Path | None = None
-            found = []
+            found: list[tuple[str, Path | None]] = []
             with os.scandir(path) as entries:
                 for entry in entries:
                     name = entry.name
@@ -232,7 +232,8 @@ def _compile_parallel(files: list[Path], problems: list[Problem], out: Path, rec
             loaded = pool.load()
             stats = {"load_wall": time.perf_counter() - started, "load_cpu": max(part.cpu for part in loaded),
                      "workers": float(len(loaded))}
-            summaries = [s for part in loaded for s in part.summaries]
+            summaries = [s for _, s in sorted((item for part in loaded for item in part.summaries),
+                                              key=lambda item: item[0])]
             problems += [p for part in loaded for p in part.problems] + check_across(summaries)
             result = CompileResult(sorted_problems(problems), {s.name: s.file for s in summaries}, stats=stats)
             if not result.ok:

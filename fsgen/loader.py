@@ -270,6 +270,7 @@ def _flow(s: str, file: str, line: int, col: int) -> tuple[YNode, int]:
     is_map = False
     key = ""
     kloc: Loc | None = None
+    node: Any
     # 0: after the opening bracket, 1: after a comma, 3: after a key (its collection comes next),
     # 4: after an entry
     state = 0
@@ -452,9 +453,9 @@ def _simple_block(text: str, file: str) -> YMap | None:
 
 def load_text(text: str, file: str) -> tuple[YNode | None, list[Problem]]:
     """Parse one YAML document; syntax errors come back as problems, never raised."""
-    tree = _simple_tree(text, file)
-    if tree is not None:
-        return tree, []
+    simple = _simple_tree(text, file)
+    if simple is not None:
+        return simple, []
     try:
         root = _Composer(text).get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -1,16 +1,19 @@
 """Compiling a large project on every core.
 
-Each worker process owns a slice of the flow files for the whole run: it loads, validates
-and checks its flows, sends back only small summaries (for the cross-flow checks) and its
-problems, then - when no file anywhere has an error - renders its flows straight into the
-staging directory and sends back file digests and its share of callcenter.conf. Flows
-never travel between processes, so the cost that does not parallelise is small.
+Each worker process owns the flow files it loaded for the whole run: it asks the parent for
+the next few files while there are any (so a worker slowed by other load on the machine, or
+by bigger flows, simply takes fewer), loads, validates and checks them, sends back only small
+summaries (for the cross-flow checks) and its problems, then - when no file anywhere has an
+error - renders its flows straight into the staging directory and sends back file digests and
+its share of callcenter.conf. Flows never travel between processes, so the cost that does not
+parallelise is small.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.connection
 import os
 import time
 import traceback
@@ -33,7 +36,7 @@ MIN_FILES = 48
 @dataclass
 class Loaded:
     problems: list[Problem] = field(default_factory=list)
-    summaries: list[FlowSummary] = field(default_factory=list)
+    summaries: list[tuple[int, FlowSummary]] = field(default_factory=list)  # (index of its file, summary)
     cpu: float = 0.0  # seconds of CPU this worker spent (for the benchmark)
 
 
@@ -56,7 +59,13 @@ def default_jobs(n_files: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> None:
+def _chunk_size(n_files: int, jobs: int) -> int:
+    """Files handed out at a time: small enough that workers finish together, large enough
+    that asking costs nothing."""
+    return max(1, min(16, n_files // (jobs * 16)))
+
+
+def _worker(conn: Connection, recordings: Path | None) -> None:
     from .compiler import load_flow_file
 
     # The worker keeps every flow it loaded until it ends, and ends with os._exit: the cyclic
@@ -66,13 +75,22 @@ def _worker(conn: Connection, files: list[Path], recordings: Path | None) -> Non
         flows: list[m.Flow] = []
         loaded = Loaded()
         found: dict[Path, Path] = {}
-        for path in files:
-            flow, problems, flow_recordings = load_flow_file(path, recordings, found)
-            loaded.problems += problems
-            if flow is not None:
-                flows.append(flow)
-                loaded.problems += check_flow(flow, flow_recordings)
-        loaded.summaries = [summarize(f) for f in flows]
+        conn.send(("next", None))
+        conn.send(("next", None))  # one batch always on its way
+        while True:
+            message = conn.recv()
+            if message[0] != "files":
+                break
+            conn.send(("next", None))
+            _, first, paths = message
+            for index, path in enumerate(paths, first):
+                flow, problems, flow_recordings = load_flow_file(path, recordings, found)
+                loaded.problems += problems
+                if flow is not None:
+                    flows.append(flow)
+                    loaded.problems += check_flow(flow, flow_recordings)
+                    loaded.summaries.append((index, summarize(flow)))
+        conn.recv()  # the answer to the request still on its way
         loaded.cpu = time.process_time()
         conn.send(("loaded", loaded))
         message = conn.recv()
@@ -102,36 +120,62 @@ class WorkerCrash(RuntimeError):
 
 
 class Pool:
-    """`jobs` worker processes, each owning a contiguous slice of `files` (file order is kept)."""
+    """`jobs` worker processes sharing out `files` a few at a time (summaries come back in file order)."""
 
     def __init__(self, files: list[Path], recordings: Path | None, jobs: int) -> None:
         ctx = multiprocessing.get_context("fork")
-        size = -(-len(files) // jobs)
+        self.files = files
+        self.chunk = _chunk_size(len(files), jobs)
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
-        for i in range(0, len(files), size):
+        for _ in range(min(jobs, len(files))):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, files[i:i + size], recordings), daemon=True)
+            proc = ctx.Process(target=_worker, args=(child, recordings), daemon=True)
             proc.start()
             child.close()
             self.conns.append(parent)
             self.procs.append(proc)
 
+    @staticmethod
+    def _recv(conn: Connection) -> tuple[str, Any]:
+        try:
+            tag, payload = conn.recv()
+        except EOFError:
+            raise WorkerCrash("an fsgen worker process died") from None
+        if tag == "crash":
+            raise WorkerCrash(payload)
+        return tag, payload
+
     def _receive(self, kind: str) -> list[Any]:
         results = []
         for conn in self.conns:
-            try:
-                tag, payload = conn.recv()
-            except EOFError:
-                raise WorkerCrash("an fsgen worker process died") from None
-            if tag == "crash":
-                raise WorkerCrash(payload)
+            tag, payload = self._recv(conn)
             assert tag == kind
             results.append(payload)
         return results
 
     def load(self) -> list[Loaded]:
-        return self._receive("loaded")
+        """Hand out the files to whichever worker asks, until every worker has sent its results."""
+        given = 0
+        results: dict[int, Loaded] = {}
+        waiting = dict(enumerate(self.conns))
+        while waiting:
+            ready = multiprocessing.connection.wait(list(waiting.values()))
+            for i, conn in list(waiting.items()):
+                if conn not in ready:
+                    continue
+                tag, payload = self._recv(conn)
+                if tag == "loaded":
+                    results[i] = payload
+                    del waiting[i]
+                    continue
+                batch = self.files[given:given + self.chunk]
+                given += len(batch)
+                try:
+                    conn.send(("files", given - len(batch), batch) if batch else ("done", None))
+                except OSError:
+                    raise WorkerCrash("an fsgen worker process died") from None
+        return [results[i] for i in range(len(self.conns))]
 
     def render(self, staging: Path, timezones: dict[str, str | None], environ: Mapping[str, str]) -> list[Rendered]:
         for conn in self.conns:

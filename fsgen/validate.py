@@ -32,7 +32,7 @@ INVALID: Any = _Invalid()
 class Rec(dict):  # type: ignore[type-arg]
     """A checked mapping: a dict that remembers where it and each of its values came from."""
 
-    __slots__ = ("loc", "key_locs", "value_locs", "invalid_keys", "parsed_keys")
+    __slots__ = ("invalid_keys", "key_locs", "loc", "parsed_keys", "value_locs")
 
     loc: Loc
     key_locs: dict[str, Loc]
@@ -54,7 +54,7 @@ class Rec(dict):  # type: ignore[type-arg]
 class LList(list):  # type: ignore[type-arg]
     """A checked list that remembers the location of each item."""
 
-    __slots__ = ("loc", "item_locs")
+    __slots__ = ("item_locs", "loc")
 
     loc: Loc
     item_locs: list[Loc]

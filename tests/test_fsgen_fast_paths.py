@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pytest
 
-import fsgen.loader as loader
+from fsgen import loader
 from fsgen.errors import Loc
 from fsgen.plan import Action, Condition, ContextPlan, Extension
 from fsgen.render import _xmlattrs, extensions_xml
