@@ -46,10 +46,10 @@ class Config:
     max_calls: int = 1000
     command_timeout_ms: int = 5000
     shutdown_grace_s: float = 30.0
-    # How variables reach the channel: "multiset" (one execute for all, ``^^<delimiter>`` form with
-    # a delimiter no value contains; values FreeSWITCH's splitter would alter go by "set") or "set"
-    # (one execute per variable: one Event Socket round trip each).
-    set_app: str = "multiset"
+    # How variables reach the channel: "api" (one ``api uuid_setvar_multi`` sent together with
+    # ``exit``: no app queued, no events; values its splitter would alter go by "set"), "multiset"
+    # (one executed app for all, ``^^<delimiter>`` form) or "set" (one executed app per variable).
+    set_app: str = "api"
     # The switch's inbound Event Socket: call records and the switch-side cache. Used only when
     # the config has a `freeswitch:` section (or HOTLINE_FS_HOST / HOTLINE_FS_PORT is set).
     fs_enabled: bool = False
@@ -166,7 +166,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("esl", "max_calls"): ("max_calls", _int(1, 100000)),
     ("esl", "command_timeout_ms"): ("command_timeout_ms", _int(100, 600000)),
     ("esl", "shutdown_grace_s"): ("shutdown_grace_s", _number(0, 3600)),
-    ("esl", "set_app"): ("set_app", _choice("set", "multiset")),
+    ("esl", "set_app"): ("set_app", _choice("api", "set", "multiset")),
     ("freeswitch", "host"): ("fs_host", _text),
     ("freeswitch", "port"): ("fs_port", _int(1, 65535)),
     ("freeswitch", "password"): ("fs_password", _text),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -19,6 +20,9 @@ from .phone import mask_phone, mask_phones_in
 
 # Field names whose values are phone numbers whatever they look like.
 PHONE_FIELDS = frozenset({"caller", "callee", "number", "phone", "did", "destination", "cli"})
+# A call's UUID is how log lines are correlated; its digit groups must not be taken for a number.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_FIELDS = frozenset({"uuid", "call_uuid"})
 
 
 class PhoneMaskFilter(logging.Filter):
@@ -37,6 +41,8 @@ class PhoneMaskFilter(logging.Filter):
             for key, value in fields.items():
                 if key in PHONE_FIELDS and value not in (None, ""):
                     masked[key] = mask_phone(str(value))
+                elif key in _UUID_FIELDS and isinstance(value, str) and _UUID.fullmatch(value):
+                    masked[key] = value
                 elif isinstance(value, str):
                     masked[key] = mask_phones_in(value)
                 else:

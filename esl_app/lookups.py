@@ -61,6 +61,8 @@ class CallInfo:
     flow: str
     node: str
     channel: Mapping[str, str]
+    # What one lookup read that another of the same call needs (see customer_lookup).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_channel_data(cls, data: Mapping[str, str], default_area_code: str = "") -> CallInfo:
@@ -218,6 +220,11 @@ def query_rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 _CUSTOMER_BY_PHONE = (
     "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent FROM phone p "
     "JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY c.id LIMIT 1")
+_CUSTOMER_WITH_OVERDUE = (
+    "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent, "
+    "(SELECT SUM(b.amount_due) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?), "
+    "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?) "
+    "FROM phone p JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY c.id LIMIT 1")
 _CUSTOMER_ID_BY_PHONE = "SELECT customer_id FROM phone WHERE number = ? ORDER BY customer_id LIMIT 1"
 _OVERDUE = ("SELECT SUM(amount_due), MIN(due_date) FROM bill "
             "WHERE customer_id = ? AND amount_due > 0 AND due_date < ?")
@@ -243,12 +250,22 @@ def find_customer(ctx: LookupContext) -> Customer | None:
 @lookup("customer", defaults={"hotline_customer_known": FALSE, "hotline_customer_tier": "normal",
                               "cc_base_score": "0"}, inline=True)
 def customer_lookup(ctx: LookupContext) -> dict[str, str]:
-    rows = query_rows(_CUSTOMER_BY_PHONE, (ctx.call.caller_key,)) if ctx.call.caller_key else []
+    """When the call also asks for arrears (most do), the overdue bills come in the same query:
+    one database round trip per call instead of two (it counts on PostgreSQL)."""
+    rows: list[tuple[Any, ...]] = []
+    if ctx.call.caller_key:
+        if "arrears" in ctx.call.requested:
+            today = dt.date.today().isoformat()
+            rows = query_rows(_CUSTOMER_WITH_OVERDUE, (today, today, ctx.call.caller_key))
+            if rows:
+                ctx.call.memo["overdue"] = (rows[0][0], today, rows[0][6], rows[0][7])
+        else:
+            rows = query_rows(_CUSTOMER_BY_PHONE, (ctx.call.caller_key,))
     if not rows:
         return {"hotline_customer_known": FALSE, "hotline_customer_id": "", "hotline_customer_name": "",
                 "hotline_customer_tier": "normal", "hotline_account": "", "hotline_designated_agent": "",
                 "cc_base_score": str(ctx.config.tier_scores.get("normal", 0))}
-    customer_id, name, account, tier, language, agent = rows[0]
+    customer_id, name, account, tier, language, agent = rows[0][:6]
     tier = tier if tier in ctx.config.tier_scores else "normal"
     return {
         "hotline_customer_known": TRUE,
@@ -283,8 +300,12 @@ def arrears_lookup(ctx: LookupContext) -> dict[str, str]:
     if customer_id is None:
         return none
     today = dt.date.today()
-    rows = query_rows(_OVERDUE, (customer_id, today.isoformat()))
-    owed, oldest = rows[0] if rows else (None, None)
+    memo = ctx.call.memo.get("overdue")
+    if memo is not None and memo[0] == customer_id and memo[1] == today.isoformat():
+        owed, oldest = memo[2], memo[3]
+    else:
+        rows = query_rows(_OVERDUE, (customer_id, today.isoformat()))
+        owed, oldest = rows[0] if rows else (None, None)
     amount = format_amount(owed)
     if amount == "0":
         return none
@@ -452,10 +473,7 @@ class LookupRunner:
 
     def _pg_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         assert self.pg_reader is not None
-        text = _SQL_CACHE.get((sql, "%s"))
-        if text is None:
-            text = _SQL_CACHE[(sql, "%s")] = sql.replace("?", "%s")
-        return self.pg_reader.rows(text, params)
+        return self.pg_reader.rows(sql, params)
 
     def _run_inline(self, spec: LookupSpec, ctx: LookupContext, deadline: float) -> LookupResult | BaseException:
         """A read-only lookup on the event loop; SQLite stops the query itself at the deadline,

@@ -21,7 +21,7 @@ import re
 import signal
 import socket as _socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -57,6 +57,43 @@ def _header_dict(headers: list[tuple[str, str]]) -> dict[str, str]:
     return {k: unquote(v) for k, v in headers}
 
 
+class ChannelData(Mapping[str, str]):
+    """The connect reply's headers, URL-decoded when read.
+
+    FreeSWITCH sends every channel variable with it (a hundred headers or more) and a lookup
+    reads a handful, so decoding each value on first use instead of all up front is measurably
+    cheaper per call. Reads like the dict greenswitch keeps in ``session_data``.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self._raw = dict(headers)
+
+    def __getitem__(self, key: str) -> str:
+        value = self._raw[key]
+        if "%" in value:
+            value = self._raw[key] = unquote(value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._raw.get(key)
+        if value is None:
+            return default
+        if "%" in value:
+            value = self._raw[key] = unquote(value)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 def _event(headers: dict[str, str]) -> ESLEvent:
     ev = ESLEvent.__new__(ESLEvent)  # greenswitch's __init__ would parse an empty string first
     ev.headers = headers
@@ -85,6 +122,8 @@ class HotlineSession(OutboundSession):
         self._exec_count = 0
         self.hung_up = False
         self.closed_reason = ""
+        self._events_on = False
+        self._said_goodbye = False
         super().__init__(client_address, sock)
         self.register_handle("CHANNEL_EXECUTE_COMPLETE", self._on_execute_complete)
         self._internal_handlers = {
@@ -128,6 +167,12 @@ class HotlineSession(OutboundSession):
         if ctype == "command/reply" and len(msg.headers) == 2 and msg.headers[1][0] == "Reply-Text":
             ev = _event({"Content-Type": ctype, "Reply-Text": unquote(msg.headers[1][1])})
             ev.data = ev.headers["Reply-Text"]
+            if self._commands_sent:
+                self._commands_sent.pop(0).set(ev)
+            return
+        if ctype == "command/reply" and len(msg.headers) > 8:  # the connect reply: the channel's data
+            ev = _event(ChannelData(msg.headers))  # type: ignore[arg-type]
+            ev.data = ev.headers.get("Reply-Text", "")
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return
@@ -185,16 +230,26 @@ class HotlineSession(OutboundSession):
             self._safe_exec_handler(handler, ev)
 
     def connect(self) -> Any:
-        """``connect``, ``myevents``, ``linger`` and ``resume`` in one write.
+        """``connect`` and ``resume`` in one write.
 
-        The switch answers them in order; one round trip instead of four, and ``resume`` is in
-        force before any lookup starts, so the dialplan continues even if esl_app dies mid-call.
+        The switch answers them in order: one round trip, and ``resume`` is in force before any
+        lookup starts, so the dialplan continues even if esl_app dies mid-call. Events are not
+        subscribed here: a lookup that only sets variables needs none, and FreeSWITCH attaches
+        every channel variable to every event (kilobytes each). ``execute_many`` subscribes
+        (``myevents``) the first time an app must be waited for.
         """
         if not self._outbound_connected:
-            replies = self.send_many(["connect", "myevents", "linger", "resume"])
+            replies = self.send_many(["connect", "resume"])
             self.session_data = replies[0].headers
             self._outbound_connected = True
         return self.session_data
+
+    def finish(self, commands: list[str]) -> list[ESLEvent]:
+        """Send ``commands`` and ``exit`` in one write and wait for every reply: the last round
+        trip of a session. ``close`` then only waits for the switch to hang up the socket."""
+        replies = self.send_many([*commands, "exit"])
+        self._said_goodbye = True
+        return replies[:-1]
 
     def on_disconnect(self, event: ESLEvent) -> None:
         self._outbound_connected = False
@@ -270,9 +325,14 @@ class HotlineSession(OutboundSession):
                 lines.append(f"execute-app-arg: {arg}")
             lines += ["event-lock: true", f"Event-UUID: {tag}"]
             commands.append("\n".join(lines))
+        if not self._events_on:
+            commands.insert(0, "myevents")  # answered before the apps start: no event is missed
         last = gevent.event.AsyncResult()
         self._pending_exec.append((tag, app, arg, last))
         replies = self.send_many(commands)
+        if not self._events_on:
+            self._events_on = True
+            replies = replies[1:]
         for reply in replies:
             text = reply.headers.get("Reply-Text", "")
             if not text.startswith("+OK"):
@@ -300,8 +360,8 @@ class HotlineSession(OutboundSession):
 
     def close(self, wait: float = 1.0) -> None:
         """Say goodbye and release the socket; never blocks longer than ``wait`` seconds."""
-        said_goodbye = False
-        if self.connected:
+        said_goodbye = self._said_goodbye
+        if self.connected and not said_goodbye:
             try:
                 old, self.command_timeout = self.command_timeout, min(self.command_timeout, wait)
                 self.send("exit")
@@ -327,6 +387,23 @@ class HotlineSession(OutboundSession):
 
 
 _MULTISET_DELIMITERS = "|~;`"
+# uuid_setvar_multi splits at ';' with switch_separate_string, which also honours quotes and
+# backslash escapes and strips spaces at both ends; such values go by `set` instead.
+_SETVAR_MULTI_UNSAFE = re.compile(r"[;'\"\\\x00-\x1f\x7f]|^ | $")
+_SETVAR_MULTI_MAX = 60  # the api's argv holds 64 items
+
+
+def setvar_commands(uuid: str, pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """``esl.set_app: api``: the variables as ``api uuid_setvar_multi`` commands, plus the ``set``
+    apps for the values that command would alter (run first, so the last pair - the lookup
+    status - is still set last). An api command runs at once on the Event Socket thread: no app
+    is queued on the channel, no event is produced, and its reply comes in the same round trip
+    as ``exit``."""
+    odd = [(n, v) for n, v in pairs if _SETVAR_MULTI_UNSAFE.search(v)]
+    plain = [(n, v) for n, v in pairs if not _SETVAR_MULTI_UNSAFE.search(v)]
+    commands = [f"api uuid_setvar_multi {uuid} " + ";".join(f"{n}={v}" for n, v in plain[i:i + _SETVAR_MULTI_MAX])
+                for i in range(0, len(plain), _SETVAR_MULTI_MAX)]
+    return [("set", f"{name}={value}") for name, value in odd], commands
 
 
 def variable_apps(pairs: list[tuple[str, str]], mode: str = "set") -> list[tuple[str, str]]:
@@ -349,7 +426,7 @@ def variable_apps(pairs: list[tuple[str, str]], mode: str = "set") -> list[tuple
 
 
 class LookupApplication:
-    """One call's work after connect (+ myevents, linger, resume): lookups, set variables, exit."""
+    """One call's work after connect (+ resume): lookups, set variables, exit."""
 
     def __init__(self, session: HotlineSession, runner: LookupRunner, config: Config):
         self.session = session
@@ -370,14 +447,27 @@ class LookupApplication:
         pairs = [(name, value) for name, value in outcome.variables.items()
                  if value != "" or f"variable_{name}" in channel]
         pairs.append(("hotline_lookup_status", outcome.status))  # last: the flow's signal that all is set
-        sets = variable_apps(pairs, self.config.set_app)
+        api_commands: list[str] = []
+        if self.config.set_app == "api" and call.uuid:
+            sets, api_commands = setvar_commands(call.uuid, pairs)
+        else:
+            sets = variable_apps(pairs, self.config.set_app)
         if session.hung_up:
             event(log, logging.INFO, "caller hung up during lookups", uuid=call.uuid, caller=call.caller_key)
             return
         try:
             session.execute_many(sets)
             if outcome.actions:
+                if api_commands:
+                    session.send_many(api_commands)
+                    api_commands = []
                 session.execute_many(outcome.actions)
+            if api_commands:
+                replies = session.finish(api_commands)
+                refused = [r.data for r in replies if not str(r.data).startswith("+OK")]
+                if refused:
+                    event(log, logging.WARNING, "switch refused the variables", uuid=call.uuid,
+                          reply=str(refused[0]).strip())
         except OutboundSessionHasGoneAway:
             if not (session.hung_up or session._lingering):
                 raise

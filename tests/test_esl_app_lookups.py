@@ -75,6 +75,25 @@ def test_arrears_sum_and_days(runner, database):
     assert v["hotline_arrears_days"] == "40"
 
 
+def test_customer_and_arrears_take_one_query(runner, database, monkeypatch):
+    """Asked together (the common case), the customer query brings the overdue bills along; in
+    the other order, or alone, arrears reads them itself - with the same answer."""
+    from esl_app import lookups
+
+    c = add_customer("赵敏", "950003", ["02161234567"])
+    add_bill(c, "100.25", 40, period="2026-09")
+    add_bill(c, "55.00", -5, period="2026-11")
+    queries = []
+    real = lookups.query_rows
+    monkeypatch.setattr(lookups, "query_rows", lambda sql, params: queries.append(sql) or real(sql, params))
+    answers = []
+    for names in (["customer", "arrears"], ["arrears", "customer"], ["arrears"]):
+        queries.clear()
+        v = runner.run(names, call("02161234567", ",".join(names))).variables
+        answers.append((v["hotline_arrears_amount"], v["hotline_arrears_days"], len(queries)))
+    assert answers == [("100.25", "40", 1), ("100.25", "40", 3), ("100.25", "40", 2)]
+
+
 def test_arrears_identifies_caller_itself(runner, database):
     c = add_customer("赵敏", "950003", ["13611112222"])
     add_bill(c, "12", 3)

@@ -73,6 +73,8 @@ def test_prefix(raw, prefix):
     ("+86 138-1234-5678", "+** ***-****-5678"),
     ("5678", "5678"),
     ("", ""),
+    ("１３８１２３４５６７８", "*******５６７８"),  # full-width digits take the general path
+    ("tel:0755 2345 6789", "tel:**** **** 6789"),
 ])
 def test_mask_phone(raw, masked):
     assert mask_phone(raw) == masked
@@ -96,3 +98,15 @@ def test_log_records_never_carry_a_full_number():
     assert '"caller": "*******5678"' in line and '"count": 3' in line
     kv = StructuredFormatter("kv").format(record)
     assert "caller=*******5678" in kv
+
+
+def test_call_uuids_stay_readable_but_numbers_in_other_fields_do_not():
+    import logging
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "lookups done", (), None)
+    record.fields = {"uuid": "b3a7c2d0-0000-4000-8000-000000000001", "call_uuid": "not-a-uuid 13812345678",
+                     "note": "b3a7c2d0-0000-4000-8000-000000000001"}
+    PhoneMaskFilter().filter(record)
+    assert record.fields["uuid"] == "b3a7c2d0-0000-4000-8000-000000000001"  # logs are joined on it
+    assert "13812345678" not in record.fields["call_uuid"]
+    assert record.fields["note"] != "b3a7c2d0-0000-4000-8000-000000000001"  # free text: masked as ever

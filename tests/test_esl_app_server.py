@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def assert_session_ended(result):
-    assert result.commands[:4] == ["connect", "myevents", "linger", "resume"]
+    assert result.commands[:2] == ["connect", "resume"]
     assert result.exited, "esl_app must send exit so the dialplan continues"
 
 
@@ -43,8 +43,9 @@ def test_known_caller_in_every_cli_form(served, cli):
     assert v["hotline_designated_agent"] == "agent1001"
     assert (v["hotline_arrears"], v["hotline_arrears_amount"], v["hotline_arrears_days"]) == ("true", "128.50", "12")
     assert v["hotline_lookup_status"] == "ok"
-    # hotline_lookup_status is set last, after every lookup variable (set or multiset, esl.set_app)
-    assert result.executed[-1][0] in ("set", "multiset")
+    # hotline_lookup_status is set last, after every lookup variable (esl.set_app: api by default)
+    assert result.executed[-1][0] == "uuid_setvar_multi"
+    assert "myevents" not in result.commands  # nothing was executed, so no event was needed
     assert result.executed[-1][1].endswith("hotline_lookup_status=ok")
 
 
@@ -86,7 +87,7 @@ def test_blacklist_notice_then_reject(config, database):
         result = running.call("13900001111", {"hotline_lookup": "blacklist"})
     finally:
         running.close()
-    apps = [app for app in result.executed if app[0] not in ("set", "multiset")]
+    apps = [app for app in result.executed if app[0] not in ("set", "multiset", "uuid_setvar_multi")]
     assert apps == [("playback", "/usr/share/hotline/rejected.wav"), ("hangup", "CALL_REJECTED")]
 
 
@@ -196,8 +197,8 @@ def test_frames_split_at_every_byte(served):
 
 def test_peer_vanishing_or_garbling_does_not_hurt_the_next_call(served):
     add_customer("王芳", "950001", ["13812345678"])
-    served.call("13812345678", {"hotline_lookup": "customer"}, vanish_after=2)  # gone after myevents
-    served.call("13812345678", {"hotline_lookup": "customer"}, vanish_after=6)  # gone mid-sets
+    served.call("13812345678", {"hotline_lookup": "customer"}, vanish_after=1)  # gone after connect
+    served.call("13812345678", {"hotline_lookup": "customer"}, vanish_after=2)  # gone before the variables
     garbled = served.call("13812345678", {"hotline_lookup": "customer"}, garbage_after=1)
     assert not garbled.exited  # esl_app dropped a peer that sent a malformed Content-Length
     result = served.call("13812345678", {"hotline_lookup": "customer"})
@@ -213,7 +214,7 @@ def test_silent_switch_is_dropped_after_the_command_timeout(config, database):
         elapsed = time.perf_counter() - started
     finally:
         running.close()
-    assert result.commands[:2] == ["connect", "myevents"]
+    assert result.commands[:2] == ["connect", "resume"]
     assert elapsed < 2.5
 
 
@@ -316,3 +317,35 @@ def test_multiset_mode_sets_the_same_variables(config, database):
     assert apps == ["set", "multiset"]
     assert result.executed[-1][1].endswith("hotline_lookup_status=ok")
     assert variable_apps([("a", "1|2~3;4`5"), ("b", "x")], "multiset") == [("set", "a=1|2~3;4`5"), ("set", "b=x")]
+
+
+def test_api_mode_sends_odd_values_by_set_and_the_rest_with_exit(config, database):
+    """esl.set_app: api - one uuid_setvar_multi in the same write as exit; a value its splitter
+    would alter (a quote, a ';', spaces at the ends) is set on its own first."""
+    config.set_app = "api"
+    c = add_customer("O'Brien; 王", "950009", ["13812345678"], tier="gold")
+    add_bill(c, "10.00", 5)
+    running = RunningServer(config, database)
+    try:
+        result = running.call("13812345678", {"hotline_lookup": "customer,arrears"})
+    finally:
+        running.close()
+    v = result.variables
+    assert v["hotline_customer_name"] == "O'Brien; 王"
+    assert (v["cc_base_score"], v["hotline_arrears_amount"], v["hotline_lookup_status"]) == ("2000", "10.00", "ok")
+    assert [app for app, _arg in result.executed] == ["set", "uuid_setvar_multi"]
+    assert result.executed[0][1] == "hotline_customer_name=O'Brien; 王"
+    assert result.executed[-1][1].endswith(";hotline_lookup_status=ok")
+    assert result.commands[:3] == ["connect", "resume", "myevents"]  # events only for the executed set
+    assert result.commands[-2].startswith("api uuid_setvar_multi ") and result.commands[-1] == "exit"
+
+
+def test_setvar_commands_split_safe_and_odd_values():
+    from esl_app.server import setvar_commands
+
+    sets, commands = setvar_commands("u1", [("a", "1"), ("b", "x;y"), ("c", " pad"), ("d", "欧阳 娜娜"),
+                                            ("e", 'say "hi"'), ("f", "back\\slash"), ("s", "ok")])
+    assert sets == [("set", "b=x;y"), ("set", "c= pad"), ("set", 'e=say "hi"'), ("set", "f=back\\slash")]
+    assert commands == ["api uuid_setvar_multi u1 a=1;d=欧阳 娜娜;s=ok"]
+    _, many = setvar_commands("u1", [(f"v{i}", str(i)) for i in range(130)])
+    assert len(many) == 3 and many[-1].endswith("v129=129")

@@ -42,7 +42,7 @@ PLAN = """<context name="hotline_demo">
 </context>"""
 
 
-@pytest.fixture(params=["set", "multiset"])
+@pytest.fixture(params=["api", "set", "multiset"])
 def esl_app_process(request, db_url, database, tmp_path):
     database.close()
     with esl_app_serving(tmp_path, db_url, esl=f"set_app: {request.param}") as process:
@@ -57,7 +57,7 @@ def run_call(tmp_path, port, caller, lookups="customer,arrears"):
     return sim, logs
 
 
-def test_vip_known_and_unknown_callers_route_through_the_simulator(db_url, esl_app_process, tmp_path):
+def test_vip_known_and_unknown_callers_route_through_the_simulator(db_url, esl_app_process, tmp_path, request):
     db = open_database(db_url)
     try:
         c = add_customer("欧阳 芳", "950001", ["13812345678"], tier="platinum")  # a space: multiset keeps it
@@ -68,7 +68,12 @@ def test_vip_known_and_unknown_callers_route_through_the_simulator(db_url, esl_a
     sim, logs = run_call(tmp_path, esl_app_process, "+8613812345678")
     assert not sim.trace.errors(), sim.trace.errors()
     assert "route=vip score=3000 arrears=128.50 name=欧阳 芳" in logs
-    assert any(app in ("set", "multiset") and arg.endswith("hotline_lookup_status=ok") for app, arg in apps_run(sim))
+    executed = [arg for app, arg in apps_run(sim) if app in ("set", "multiset") and "status=ok" in arg]
+    if request.node.callspec.params["esl_app_process"] == "api":
+        assert not executed  # uuid_setvar_multi over the socket: no app ran on the channel
+    else:
+        assert executed and executed[-1].endswith("hotline_lookup_status=ok")
+    assert ("set", "hotline_lookup_status=failed") in apps_run(sim)  # the pessimistic default came first
     _sim, logs = run_call(tmp_path, esl_app_process, "075523456789")
     assert "route=general known=true" in logs
     _sim, logs = run_call(tmp_path, esl_app_process, "13900000000")

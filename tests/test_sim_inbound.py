@@ -232,6 +232,10 @@ def test_uuid_commands_on_a_parked_call(switch) -> None:
         assert c.api(f"uuid_getvar {uuid} hotline_x") == "1"
         assert c.api(f"uuid_setvar {uuid} agent_id 1007") == "+OK"
         assert c.api(f"uuid_getvar {uuid} agent_id") == "1007"
+        assert c.api(f"uuid_setvar_multi {uuid} a=1;name= 欧阳 娜娜 ;agent_id=;eq=x=y") == "+OK"
+        assert [c.api(f"uuid_getvar {uuid} {n}") for n in ("a", "name", "agent_id", "eq")] == [
+            "1", " 欧阳 娜娜", "_undef_", "x=y"]  # item ends trimmed, empty value unsets, first "=" splits
+        assert c.api("uuid_setvar_multi 00000000-dead-beef-0000-000000000000 a=1") == "-ERR No such channel!"
         assert c.api(f"uuid_recv_dtmf {uuid} 42").startswith("+OK")
         digits = [e.get("DTMF-Digit") for e in c.events_until(lambda e: e.get("DTMF-Digit") == "2")
                   if e.name == "DTMF"]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Optional
 
+from .apps.args import separate
+
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
     from .sim import Simulator
@@ -226,6 +228,28 @@ def uuid_setvar(sim: Simulator, args: str, chan: Channel | None) -> str:
         return "-ERR No such channel!"
     target.set_var(parts[1], parts[2] if len(parts) > 2 else None)
     return "+OK"
+
+
+@api_command("uuid_setvar_multi")
+def uuid_setvar_multi(sim: Simulator, args: str, chan: Channel | None) -> str:
+    """``uuid_setvar_multi <uuid> a=1;b=2``: split at ';' (quotes honoured, spaces at both ends
+    dropped), each item at its first '='; an item without a value unsets its variable."""
+    uuid, _, rest = args.strip().partition(" ")
+    if not rest:
+        return "-USAGE: <uuid> <var>=<value>;<var>=<value>..."
+    target = _target(sim, uuid)
+    if target is None:
+        return "-ERR No such channel!"
+    count = 0
+    errors = ""
+    for item in separate(rest, ";")[:64]:
+        name, eq, value = item.strip().partition("=")
+        if not name:
+            errors += "-ERR No variable specified\n"
+            continue
+        target.set_var(name, value if eq and value != "" else None)
+        count += 1
+    return errors + ("+OK" if count else "-USAGE: <uuid> <var>=<value>;<var>=<value>...")
 
 
 @api_command("uuid_send_dtmf")

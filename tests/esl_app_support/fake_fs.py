@@ -1,7 +1,7 @@
 """A tiny scripted FreeSWITCH for esl_app tests: plays the switch's side of an outbound socket.
 
 It dials the server like the ``socket`` app does, sends the connect reply with channel data (values
-URL-encoded, as mod_event_socket serialises them), answers commands with ``+OK``, executes ``set``
+URL-encoded, as mod_event_socket serialises them), answers commands with ``+OK``, runs ``api uuid_setvar_multi``, executes ``set``
 (and records every other app), emits CHANNEL_EXECUTE_COMPLETE per app (``Application-UUID`` from
 the message's ``Event-UUID``), hangs up on ``hangup``, and says goodbye with a disconnect notice on
 ``exit``. Switches can be flipped to misbehave: split every write into single bytes, vanish after
@@ -52,6 +52,10 @@ class CallResult:
                 out[name] = value
             elif app == "multiset":
                 for item in arg[3:].split(arg[2]):
+                    name, _, value = item.partition("=")
+                    out[name] = value
+            elif app == "uuid_setvar_multi":
+                for item in arg.split(";"):
                     name, _, value = item.partition("=")
                     out[name] = value
         return out
@@ -145,6 +149,20 @@ class FakeSwitch:
                         sock.close()
                         result.seconds = time.perf_counter() - started
                         return result
+                    elif command.startswith("api "):
+                        api, _, rest = command[4:].partition(" ")
+                        target, _, items = rest.partition(" ")
+                        if api == "uuid_setvar_multi" and target == call_uuid and items:
+                            result.executed.append((api, items))
+                            for item in items.split(";"):
+                                name, _, value = item.partition("=")
+                                result.variables[name] = value
+                            body = "+OK"
+                        elif api == "uuid_setvar_multi":
+                            body = "-ERR No such channel!\n"
+                        else:
+                            body = f"-ERR {api} Command not found!\n"
+                        write(f"Content-Type: api/response\nContent-Length: {len(body.encode())}\n\n{body}")
                     elif command == "sendmsg":
                         app = headers.get("execute-app-name", "")
                         arg = headers.get("execute-app-arg", "")
