@@ -56,9 +56,15 @@ class StructuredFormatter(logging.Formatter):
         super().__init__()
         self.style_name = style_name
 
+    _second: int = -1
+    _stamp: str = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # one strftime per second, not per line
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         data: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -131,6 +137,12 @@ def setup_logging(level: str = "info", style: str = "json", stream: Any = None,
     handler._hotline = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # The records' source file, thread and process are never written: skip collecting them
+    # (the logging HOWTO's "Optimization"; a call's info line costs a third less).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # greenswitch logs every call at INFO with the caller's number in the text; keep it quieter.
     logging.getLogger("greenswitch").setLevel(logging.WARNING)
     return handler

@@ -540,9 +540,11 @@ class LookupRunner:
             return exc
         except Exception as exc:  # noqa: BLE001 - reported by run() with the lookup's name
             return exc
+        # Values are made safe once, here; everything downstream passes them on as they are.
         if isinstance(result, LookupResult):
+            result.variables = {k: _clean(v) for k, v in result.variables.items()}
             return result
-        return LookupResult(dict(result or {}))
+        return LookupResult({k: _clean(v) for k, v in (result or {}).items()})
 
     def _invoke_batch(self, batch: _Batch, items: list[tuple[int, LookupSpec]], call: CallInfo,
                       variables: dict[str, str]) -> None:
@@ -557,7 +559,7 @@ class LookupRunner:
                 result = TimeoutError("finished after its deadline")
             batch.results[index] = result
             if isinstance(result, LookupResult):
-                variables.update({k: _clean(v) for k, v in result.variables.items()})
+                variables.update(result.variables)
             else:
                 variables.update(spec.defaults)
 
@@ -581,8 +583,7 @@ class LookupRunner:
             for i, spec in pending:
                 result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline)
                 results[i] = result
-                known.update({k: _clean(v) for k, v in result.variables.items()}
-                             if isinstance(result, LookupResult) else spec.defaults)
+                known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
             pending = []
         while pending:
             batch = _Batch(deadline)
@@ -615,7 +616,7 @@ class LookupRunner:
         for index, spec in items:
             result = results.get(index, TimeoutError("not run"))
             if isinstance(result, LookupResult):
-                outcome.variables.update({k: _clean(v) for k, v in result.variables.items()})
+                outcome.variables.update(result.variables)
                 outcome.actions.extend(result.actions)
                 if result.writes:
                     try:

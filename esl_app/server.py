@@ -399,8 +399,11 @@ def setvar_commands(uuid: str, pairs: list[tuple[str, str]]) -> tuple[list[tuple
     status - is still set last). An api command runs at once on the Event Socket thread: no app
     is queued on the channel, no event is produced, and its reply comes in the same round trip
     as ``exit``."""
-    odd = [(n, v) for n, v in pairs if _SETVAR_MULTI_UNSAFE.search(v)]
-    plain = [(n, v) for n, v in pairs if not _SETVAR_MULTI_UNSAFE.search(v)]
+    odd: list[tuple[str, str]] = []
+    plain: list[tuple[str, str]] = []
+    unsafe = _SETVAR_MULTI_UNSAFE.search
+    for pair in pairs:
+        (odd if unsafe(pair[1]) else plain).append(pair)
     commands = [f"api uuid_setvar_multi {uuid} " + ";".join(f"{n}={v}" for n, v in plain[i:i + _SETVAR_MULTI_MAX])
                 for i in range(0, len(plain), _SETVAR_MULTI_MAX)]
     return [("set", f"{name}={value}") for name, value in odd], commands
