@@ -25,13 +25,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 from urllib.parse import unquote
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
-Headers = Union[Mapping[str, str], Sequence[tuple[str, str]]]
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
 @dataclass
