@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import model as m
@@ -36,15 +36,19 @@ class FlowSummary:
     mailboxes: list[tuple[str, Loc]]
     agents: list[tuple[str, m.Agent]]  # (queue node, agent)
     transfers: list[tuple[str, str, str | None, Loc, Loc]]  # (node, flow, node in that flow, locs)
+    dialled: list[tuple[str, str, Loc]] = field(default_factory=list)  # (node, user/extension number, loc)
 
 
 def summarize(flow: m.Flow) -> FlowSummary:
     transfers = [(n.name, n.flow_target, n.node_target, n.at("flow"), n.at("node"))
                  for n in flow.nodes.values() if isinstance(n, m.Transfer) and n.flow_target]
+    dialled = [(n.name, n.target.value, n.target.loc) for n in flow.nodes.values()
+               if isinstance(n, m.Transfer) and n.target is not None and n.target.kind in ("user", "extension")
+               and "$" not in n.target.value]
     return FlowSummary(
         flow.name, flow.file, flow.loc, flow.settings.timezone, set(flow.nodes) | flow.broken_nodes,
         list(flow.numbers), [(mb.number, mb.loc) for mb in flow.mailboxes.values()],
-        [(q.name, a) for q in flow.queues() for a in q.agents], transfers)
+        [(q.name, a) for q in flow.queues() for a in q.agents], transfers, dialled)
 
 
 def check_flows(flows: list[m.Flow], recordings_for: RecordingsFor) -> list[Problem]:
@@ -77,7 +81,23 @@ def check_across(flows: list[FlowSummary]) -> list[Problem]:
     problems += _first_claims(((num, f.name, loc) for f in flows for num, loc in f.numbers), "number")
     problems += _first_claims(((num, f.name, loc) for f in flows for num, loc in f.mailboxes), "mailbox number")
     problems += _check_agents(flows)
+    problems += _check_dialled_mailboxes(flows)
     return problems
+
+
+def _check_dialled_mailboxes(flows: list[FlowSummary]) -> list[Problem]:
+    """A transfer to a number that is also a voicemail box: on one switch both are directory
+    user <number>, so the transfer would ring the mailbox (a warning: the site may mean it)."""
+    boxes = {number: (f.name, loc) for f in flows for number, loc in f.mailboxes}
+    out: list[Problem] = []
+    for flow in flows:
+        for node, number, loc in flow.dialled:
+            if number in boxes:
+                owner, box_loc = boxes[number]
+                out.append(Problem.at(loc, f"{number} is also a voicemail box of flow '{owner}' ({box_loc})",
+                                      node=node, severity=Severity.WARNING,
+                                      hint="give departments and mailboxes separate number ranges"))
+    return out
 
 
 def check_flow(flow: m.Flow, recordings: Path) -> list[Problem]:

@@ -165,3 +165,19 @@ def test_text_prompt_not_rendered_is_a_warning_not_an_error(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "warning: 1 text prompt has not been rendered yet (first: " in result.output
     assert "run `fsgen prompts`" in result.output
+
+
+def test_transfer_to_another_flows_mailbox_number_is_a_warning(tmp_path: Path) -> None:
+    """Departments and mailboxes on one switch share the directory: 8101 cannot be both."""
+    (tmp_path / "power.yaml").write_text(
+        'flow: power\nnumbers: ["95598"]\nstart: msg\nmailboxes:\n  desk: {number: "8101"}\n'
+        "nodes:\n  msg: {type: voicemail, mailbox: desk}\n", encoding="utf-8")
+    (tmp_path / "city.yaml").write_text(
+        'flow: city\nnumbers: ["12345"]\nstart: other\nnodes:\n'
+        '  other: {type: transfer, extension: "7101", timeout: 20, fallback: dept}\n'
+        '  dept: {type: transfer, extension: "8101"}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "voicemail box" in line]
+    assert len(warnings) == 1 and "city.yaml:6:" in warnings[0], result.output
+    assert "node 'dept': 8101 is also a voicemail box of flow 'power'" in warnings[0]
