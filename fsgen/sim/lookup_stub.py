@@ -21,8 +21,10 @@ deterministic and costs microseconds, not a thread switch per message.  The fram
 
 from __future__ import annotations
 
+import re
 import selectors
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -33,6 +35,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sim import Simulator
 
 Answers = dict[str, "list[dict[str, str]] | str"]
+
+#: the connect reply's headers this stand-in reads (first line with the name, as Message.get)
+_WANTED = {name: re.compile(rb"^" + re.escape(name.encode()) + rb": ?(.*)$", re.MULTILINE)
+           for name in ("Content-Type", "Unique-ID", "Caller-Caller-ID-Number", "variable_hotline_lookup")}
 
 
 @dataclass
@@ -58,6 +64,7 @@ class _Conn:
         self.caller = ""
         self.exec_seq = 0
         self.closed = False
+        self.head = b""   # the connect reply while it arrives (see on_bytes)
         self.send(P.encode_command("connect"))
 
     def send(self, data: bytes) -> None:
@@ -67,6 +74,15 @@ class _Conn:
             self.close()
 
     def on_bytes(self, data: bytes) -> None:
+        if self.state == "connect":
+            if data:
+                got = self._connect_reply(data)
+                if got is None:
+                    return
+                data = got
+            elif self.head:       # the stream ended inside the connect reply
+                self.reader.feed(self.head)
+                self.head = b""
         self.reader.feed(data)
         while not self.closed:
             msg = self.reader.next()
@@ -78,21 +94,53 @@ class _Conn:
             assert isinstance(msg, P.Message)
             self.on_message(msg)
 
+    def _connect_reply(self, data: bytes) -> bytes | None:
+        """The connect reply carries every channel variable, and this stand-in reads three of its
+        headers: a plain header block (no body, ``\\n`` line ends, the switch's only form) is
+        read with one search per header instead of being split into some hundred pairs.
+        Returns None when nothing is left for the framing reader, else the bytes it still has
+        to see (all of them for any other form, which it then frames as before)."""
+        head = self.head = self.head + data
+        if head[:1] not in (b"\n", b"\r") and b"\r" not in head:
+            end = head.find(b"\n\n")
+            if end < 0:
+                if len(head) <= P.MAX_HEADER_BYTES:
+                    return None    # wait for the rest of the block
+            else:
+                block = head[:end + 1]
+                if b"Content-Length" not in block:
+                    try:
+                        got = {name: (m.group(1).decode("utf-8") if (m := pat.search(block)) else None)
+                               for name, pat in _WANTED.items()}
+                    except UnicodeDecodeError:
+                        got = None
+                    if got is not None and got["Content-Type"] == "command/reply":
+                        self.head = b""
+                        self._on_connect_reply(got.get)
+                        rest = head[end + 2:]
+                        return rest if rest and not self.closed else None
+        self.head = b""
+        self.state = "connect-framed"   # any other form: the reader frames it as before
+        return head
+
     def on_message(self, msg: P.Message) -> None:
         ctype = msg.content_type
-        if self.state == "connect" and ctype == "command/reply":
-            # the reply carries every channel variable; decode only the two this stand-in reads
-            self.uuid = unquote(msg.get("Unique-ID") or "")
-            self.caller = unquote(msg.get("Caller-Caller-ID-Number") or "")
-            wanted = unquote(msg.get("variable_hotline_lookup") or "")
-            names = [n.strip() for n in wanted.split(",") if n.strip()]
-            self.state = "running"
-            out = [P.encode_command("linger"), P.encode_command("resume")]
-            out += self.run_lookups(names)
-            out.append(P.encode_command("exit"))
-            self.send(b"".join(out))
+        if self.state in ("connect", "connect-framed") and ctype == "command/reply":
+            self._on_connect_reply(msg.get)
         elif ctype == "text/disconnect-notice":
             self.close()
+
+    def _on_connect_reply(self, get: Callable[[str], str | None]) -> None:
+        # the reply carries every channel variable; decode only the two this stand-in reads
+        self.uuid = unquote(get("Unique-ID") or "")
+        self.caller = unquote(get("Caller-Caller-ID-Number") or "")
+        wanted = unquote(get("variable_hotline_lookup") or "")
+        names = [n.strip() for n in wanted.split(",") if n.strip()]
+        self.state = "running"
+        out = [P.encode_command("linger"), P.encode_command("resume")]
+        out += self.run_lookups(names)
+        out.append(P.encode_command("exit"))
+        self.send(b"".join(out))
 
     def execute(self, app: str, arg: str) -> bytes:
         self.exec_seq += 1

@@ -177,7 +177,7 @@ class OutboundConnection:
             h += [("Content-Type", "command/reply"), ("Reply-Text", "+OK"),
                   ("Socket-Mode", "async" if self.async_mode else "static"),
                   ("Control", "full" if self.full else "single-channel")]
-            self.send(P.encode_message([(k, url_encode(v)) for k, v in h]))
+            self.send(_encode_url_message(h))
         elif name == "myevents":
             self.my_events = True
             self.events = {"ALL"}
@@ -340,6 +340,18 @@ class OutboundConnection:
         if self.on_any_event in self.sim.listeners:
             self.sim.listeners.remove(self.on_any_event)
         self.chan.post("esl_closed")
+
+
+def _encode_url_message(headers: list[tuple[str, str]]) -> bytes:
+    """``P.encode_message([(k, url_encode(v)) ...])`` (no body) in one pass: URL-encoded values
+    hold no newline, so only the names need the framing check (any doubt: the original)."""
+    lines = []
+    for k, v in headers:
+        if "\n" in k or ":" in k or k == "Content-Length":
+            return P.encode_message([(k, url_encode(v)) for k, v in headers])
+        lines.append(f"{k}: {url_encode(v)}\n")
+    lines.append("\n")
+    return "".join(lines).encode("utf-8")
 
 
 def _fmt(word: str) -> str:
