@@ -52,45 +52,85 @@ def expand(text: str | None, lookup: Lookup, api_call: ApiCall, depth: int = 0) 
     if "$" not in text or depth > 20:
         return text
     out: list[str] = []
+    for part in template(text):
+        if type(part) is str:
+            out.append(part)
+        elif part[0] is VAR:
+            out.append(value_range(lookup(part[1]), part[2], part[3]))
+        else:
+            out.append(_expand_one(part[1], lookup, api_call, depth))
+    return "".join(out)
+
+
+#: template parts besides literal text: (VAR, name, offset, length) for a ``${name[:o[:l]]}``
+#: that needs no expansion of its own, (_INNER, inner) for anything else (API calls, nesting)
+VAR = "var"
+_INNER = "inner"
+Part = str | tuple
+_TEMPLATES: dict[str, tuple[Part, ...]] = {}
+
+
+def template(text: str) -> tuple[Part, ...]:
+    """``text`` split once into literal text and ``${...}`` references (what :func:`expand`
+    walks every time): the same configuration strings are expanded again and again."""
+    got = _TEMPLATES.get(text)
+    if got is None:
+        got = _TEMPLATES[text] = _parse(text)
+        if len(_TEMPLATES) > 8192:
+            _TEMPLATES.clear()
+            _TEMPLATES[text] = got
+    return got
+
+
+def _parse(text: str) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    lit: list[str] = []
     i = 0
     n = len(text)
     search = _SPECIAL.search
     while i < n:
         m = search(text, i)
         if m is None:
-            out.append(text[i:])
+            lit.append(text[i:])
             break
         j = m.start()
         if j > i:
-            out.append(text[i:j])
+            lit.append(text[i:j])
         if text[j] == "\\":
             if j + 1 < n and text[j + 1] in "${}\\":
-                out.append(text[j + 1])
+                lit.append(text[j + 1])
                 i = j + 2
             else:
-                out.append("\\")
+                lit.append("\\")
                 i = j + 1
             continue
         if j + 1 < n and text[j + 1] == "{":
             end = _match_brace(text, j + 1)
             if end < 0:
-                out.append(text[j:])
+                lit.append(text[j:])
                 break
-            out.append(_expand_one(text[j + 2:end], lookup, api_call, depth))
+            if lit:
+                parts.append("".join(lit))
+                lit = []
+            parts.append(_reference(text[j + 2:end]))
             i = end + 1
             continue
-        out.append("$")
+        lit.append("$")
         i = j + 1
-    return "".join(out)
+    if lit:
+        parts.append("".join(lit))
+    return tuple(parts)
 
 
-def _expand_one(inner: str, lookup: Lookup, api_call: ApiCall, depth: int) -> str:
+def _reference(inner: str) -> tuple:
     paren = inner.find("(")
-    if paren > 0 and inner.endswith(")") and _is_name(inner[:paren]):
-        func = inner[:paren]
-        args = expand(inner[paren + 1:-1], lookup, api_call, depth + 1)
-        return api_call(func, args)
-    name = expand(inner, lookup, api_call, depth + 1) if "$" in inner else inner
+    if (paren > 0 and inner.endswith(")") and _is_name(inner[:paren])) or "$" in inner:
+        return (_INNER, inner)
+    name, offset, length = _name_range(inner)
+    return (VAR, name, offset, length)
+
+
+def _name_range(name: str) -> tuple[str, int | None, int | None]:
     offset = length = None
     if ":" in name:
         parts = name.split(":")
@@ -100,7 +140,10 @@ def _expand_one(inner: str, lookup: Lookup, api_call: ApiCall, depth: int) -> st
             length = int(parts[2]) if len(parts) > 2 and parts[2] != "" else None
         except ValueError:
             offset = length = None
-    value = lookup(name)
+    return name, offset, length
+
+
+def value_range(value: str | None, offset: int | None, length: int | None) -> str:
     if value is None:
         return ""
     if offset is not None:
@@ -110,6 +153,17 @@ def _expand_one(inner: str, lookup: Lookup, api_call: ApiCall, depth: int) -> st
         if length is not None:
             value = value[:length] if length >= 0 else value[:max(len(value) + length, 0)]
     return value
+
+
+def _expand_one(inner: str, lookup: Lookup, api_call: ApiCall, depth: int) -> str:
+    paren = inner.find("(")
+    if paren > 0 and inner.endswith(")") and _is_name(inner[:paren]):
+        func = inner[:paren]
+        args = expand(inner[paren + 1:-1], lookup, api_call, depth + 1)
+        return api_call(func, args)
+    name = expand(inner, lookup, api_call, depth + 1) if "$" in inner else inner
+    name, offset, length = _name_range(name)
+    return value_range(lookup(name), offset, length)
 
 
 def _is_name(s: str) -> bool:

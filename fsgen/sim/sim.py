@@ -14,7 +14,7 @@ from . import timecond
 from .channel import Channel
 from .conf import Conf
 from .engine import Engine, Task
-from .expand import channel_lookup, expand
+from .expand import VAR, channel_lookup, expand, template, value_range
 from .trace import Trace
 
 
@@ -88,6 +88,16 @@ class Simulator:
 
     # ---- variables and API --------------------------------------------------------------
     def expand(self, text: str | None, chan: Channel | None = None) -> str:
+        if not text or "$" not in text:
+            return text or ""
+        tpl = template(text)
+        if chan is not None and len(tpl) == 1 and type(tpl[0]) is tuple and tpl[0][0] is VAR:
+            # one plain ${name} (a condition's field, an app argument): channel_lookup inline
+            _, name, offset, length = tpl[0]
+            v = chan.variables.get(name)
+            if v is None:
+                v = chan.profile.field(name) or self.globals.get(name)
+            return value_range(v, offset, length)
         return expand(text, channel_lookup(chan, self.globals),
                       lambda name, args: self.call_api(name, args, chan, from_expansion=True))
 
