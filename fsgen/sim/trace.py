@@ -51,6 +51,7 @@ class Trace:
         self.records.insert(0, rec)
 
     def add(self, channel: Channel | None, event: str, **fields: Any) -> None:
+        # Channel.emit has a copy of this (keep them alike)
         if not self.enabled:
             return
         if channel is None:
