@@ -13,6 +13,7 @@ transcript a person can follow next to the flow::
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -181,11 +182,11 @@ def observe(run: Run) -> Observation:
             current_app = app
             set_lookup = last_lookup_set   # what this leg last set hotline_lookup to, before this record
             if app in ("set", "multiset"):
-                for k, v in _assignments(app, data):
+                for k, v in _assigned(app, data):
                     if k == "hotline_lookup":
                         last_lookup_set = v
             if socket_open is not None and app in ("set", "multiset"):
-                for k, v in _assignments(app, data):
+                for k, v in _assigned(app, data):
                     if k == "hotline_lookup_status":
                         socket_open.status = v
                     else:
@@ -278,6 +279,12 @@ def _other_leg(run: Run, obs: Observation, r: dict[str, Any], names: dict[str, s
 
 def _assignments(app: str, data: str) -> list[tuple[str, str]]:
     """The variables a ``set`` or ``multiset`` execute assigns (esl_app uses either)."""
+    return list(_assigned(app, data))
+
+
+@functools.lru_cache(maxsize=4096)
+def _assigned(app: str, data: str) -> tuple[tuple[str, str], ...]:
+    """:func:`_assignments`, remembered: the same lookup answers are read on every replay."""
     if app == "set":
         items = [data]
     else:
@@ -285,7 +292,7 @@ def _assignments(app: str, data: str) -> list[tuple[str, str]]:
         if data.startswith("^^") and len(data) > 2:
             sep, data = data[2], data[3:]
         items = separate(data, sep)
-    return [(k, v) for k, _, v in (item.partition("=") for item in items if "=" in item)]
+    return tuple((k, v) for k, _, v in (item.partition("=") for item in items if "=" in item))
 
 
 def _close_lookup(obs: Observation, lk: Lookup) -> None:
