@@ -431,7 +431,8 @@ class _Loaded:
     """The outcome of loading a configuration into a fresh module, to replay in the next one."""
 
     def __init__(self, cc: CallCenter, records: list[dict[str, Any]], fired: int):
-        self.records = [dict(r) for r in records]
+        # each record without its time: the event first, then its fields (Trace.add's order)
+        self.records = [{k: v for k, v in r.items() if k not in ("t", "leg")} for r in records]
         self.fired = fired
         self.originate_timeout = cc.agent_originate_timeout
         self.queues = [(name, dict(q.__dict__)) for name, q in cc.queues.items()]
@@ -559,8 +560,10 @@ class CallCenter:
         agents' last status change is this simulator's time."""
         sim = self.sim
         self.agent_originate_timeout = loaded.originate_timeout
-        for rec in loaded.records:
-            sim.trace.add(None, rec["event"], **{k: v for k, v in rec.items() if k not in ("t", "leg", "event")})
+        trace = sim.trace
+        if trace.enabled and loaded.records:      # Trace.add(None, ...) for each, at this instant
+            t = round(sim.engine.now, 3)
+            trace.records.extend([{"t": t, "leg": "-", **rec} for rec in loaded.records])
         for _ in range(loaded.fired):
             E.skip_event()
         now = epoch(sim)
