@@ -123,7 +123,7 @@ def _no_api(name: str, args: str) -> str:  # pragma: no cover - never called wit
 
 
 class _Action:
-    __slots__ = ("app", "data", "el", "inline", "loop")
+    __slots__ = ("action", "app", "data", "el", "inline", "loop", "subst")
 
     def __init__(self, xa: XElement):
         self.el = xa
@@ -131,6 +131,9 @@ class _Action:
         self.data = xa.text.strip() if xa.text and xa.text.strip() else (xa.get("data") or "")
         self.inline = _true(xa.get("inline"))
         self.loop = _loop(xa)
+        #: what a hunt queues when the data needs no ``$N`` substitution (actions are only read)
+        self.action = Action(self.app, self.data, xa)
+        self.subst = "$" in self.data
 
 
 class _Regex:
@@ -367,18 +370,24 @@ class Hunter:
                 elif time_match == -1:
                     anti = False
                     proceed = True
-            if anti:
-                for a in c.anti:
+            acts = c.anti if anti else c.actions
+            if acts:
+                if self.extension is None:
+                    self.extension = Extension(name)
+                queued = self.extension.actions
+                for a in acts:
+                    if a.inline:
+                        data = substitute(a.data, match) if match is not None and not anti else a.data
+                        for _ in range(a.loop):
+                            self.inline_exec(a.app, data, a.el)
+                        continue
+                    act = a.action
+                    if match is not None and not anti and a.subst:
+                        act = Action(a.app, substitute(a.data, match), a.el)
                     for _ in range(a.loop):
-                        self._add(name, a.app, a.data, a.el, a.inline)
+                        queued.append(act)
+                if anti:
                     proceed = True
-            else:
-                for a in c.actions:
-                    data = a.data
-                    if match is not None:
-                        data = substitute(data, match)
-                    for _ in range(a.loop):
-                        self._add(name, a.app, data, a.el, a.inline)
             if (not anti and brk == "on-true") or (anti and brk == "on-false") or brk == "always":
                 break
             if proceed and c.nested is not None:
