@@ -58,11 +58,30 @@ class CallerProfile:
 
     def copy(self, **changes: str) -> CallerProfile:
         p = object.__new__(CallerProfile)
-        for name in PROFILE_FIELDS:
-            setattr(p, name, getattr(self, name))
+        _copy_fields(self, p)
         for k, v in changes.items():
             setattr(p, k, v)
         return p
+
+
+def _copy_fields(src: CallerProfile, dst: CallerProfile) -> None:
+    """``dst.f = src.f`` for every field of PROFILE_FIELDS, spelled out (a transfer copies the profile)."""
+    dst.dialplan = src.dialplan
+    dst.username = src.username
+    dst.caller_id_name = src.caller_id_name
+    dst.caller_id_number = src.caller_id_number
+    dst.callee_id_name = src.callee_id_name
+    dst.callee_id_number = src.callee_id_number
+    dst.ani = src.ani
+    dst.aniii = src.aniii
+    dst.network_addr = src.network_addr
+    dst.rdnis = src.rdnis
+    dst.destination_number = src.destination_number
+    dst.uuid = src.uuid
+    dst.source = src.source
+    dst.context = src.context
+    dst.chan_name = src.chan_name
+    dst.transfer_source = src.transfer_source
 
 
 class Endpoint:
