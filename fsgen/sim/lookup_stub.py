@@ -21,7 +21,6 @@ deterministic and costs microseconds, not a thread switch per message.  The fram
 
 from __future__ import annotations
 
-import re
 import selectors
 import socket
 from collections.abc import Callable
@@ -36,9 +35,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Answers = dict[str, "list[dict[str, str]] | str"]
 
-#: the connect reply's headers this stand-in reads (first line with the name, as Message.get)
-_WANTED = {name: re.compile(rb"^" + re.escape(name.encode()) + rb": ?(.*)$", re.MULTILINE)
-           for name in ("Content-Type", "Unique-ID", "Caller-Caller-ID-Number", "variable_hotline_lookup")}
+#: the connect reply's headers this stand-in reads
+_WANTED = ("Content-Type", "Unique-ID", "Caller-Caller-ID-Number", "variable_hotline_lookup")
+
+
+def _header(block: bytes, name: str) -> str | None:
+    """Message.get(name) on a header block of ``\\n``-ended lines: the first line named so."""
+    key = b"\n" + name.encode() + b":"
+    i = 0 if block.startswith(key[1:]) else block.find(key)
+    if i < 0:
+        return None
+    start = block.index(b":", i + 1) + 1
+    end = block.index(b"\n", start)
+    if block[start:start + 1] == b" ":
+        start += 1
+    return block[start:end].decode("utf-8")
 
 
 @dataclass
@@ -110,8 +121,7 @@ class _Conn:
                 block = head[:end + 1]
                 if b"Content-Length" not in block:
                     try:
-                        got = {name: (m.group(1).decode("utf-8") if (m := pat.search(block)) else None)
-                               for name, pat in _WANTED.items()}
+                        got = {name: _header(block, name) for name in _WANTED}
                     except UnicodeDecodeError:
                         got = None
                     if got is not None and got["Content-Type"] == "command/reply":
