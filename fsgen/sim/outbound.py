@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
+_REPLIES: dict[str, bytes] = {}   # command/reply text -> its encoding (no further headers)
+
 
 class EslPoller:
     """All open Event Socket connections of one simulator (an engine I/O poller)."""
@@ -165,7 +167,16 @@ class OutboundConnection:
             self.peer_closed()
 
     def reply(self, text: str, headers: list[tuple[str, str]] | None = None) -> None:
-        self.send(P.encode_reply(text, headers))
+        if headers:
+            self.send(P.encode_reply(text, headers))
+            return
+        data = _REPLIES.get(text)     # "+OK", "+OK will linger"...: the same few bytes every hop
+        if data is None:
+            data = P.encode_reply(text)
+            if len(_REPLIES) > 1024:
+                _REPLIES.clear()
+            _REPLIES[text] = data
+        self.send(data)
 
     # ---- commands -----------------------------------------------------------------------
     def on_command(self, cmd: P.Command) -> None:
