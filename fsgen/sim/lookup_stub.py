@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Answers = dict[str, "list[dict[str, str]] | str"]
 
+#: the commands without arguments it sends on every hop
+_CONNECT, _LINGER, _RESUME, _EXIT = (P.encode_command(c) for c in ("connect", "linger", "resume", "exit"))
+
 #: the connect reply's headers this stand-in reads
 _WANTED = ("Content-Type", "Unique-ID", "Caller-Caller-ID-Number", "variable_hotline_lookup")
 
@@ -76,7 +79,7 @@ class _Conn:
         self.exec_seq = 0
         self.closed = False
         self.head = b""   # the connect reply while it arrives (see on_bytes)
-        self.send(P.encode_command("connect"))
+        self.send(_CONNECT)
 
     def send(self, data: bytes) -> None:
         try:
@@ -147,9 +150,9 @@ class _Conn:
         wanted = unquote(get("variable_hotline_lookup") or "")
         names = [n.strip() for n in wanted.split(",") if n.strip()]
         self.state = "running"
-        out = [P.encode_command("linger"), P.encode_command("resume")]
+        out = [_LINGER, _RESUME]
         out += self.run_lookups(names)
-        out.append(P.encode_command("exit"))
+        out.append(_EXIT)
         self.send(b"".join(out))
 
     def execute(self, app: str, arg: str) -> bytes:
