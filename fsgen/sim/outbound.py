@@ -357,12 +357,23 @@ def _encode_url_message(headers: list[tuple[str, str]]) -> bytes:
     """``P.encode_message([(k, url_encode(v)) ...])`` (no body) in one pass: URL-encoded values
     hold no newline, so only the names need the framing check (any doubt: the original)."""
     lines = []
-    for k, v in headers:
-        if "\n" in k or ":" in k or k == "Content-Length":
-            return P.encode_message([(k, url_encode(v)) for k, v in headers])
-        lines.append(f"{k}: {url_encode(v)}\n")
+    known = _LINES.get
+    for kv in headers:
+        line = known(kv)
+        if line is None:
+            k, v = kv
+            if "\n" in k or ":" in k or k == "Content-Length":
+                return P.encode_message([(k, url_encode(v)) for k, v in headers])
+            line = f"{k}: {url_encode(v)}\n"
+            if len(_LINES) > 20000:
+                _LINES.clear()
+            _LINES[kv] = line
+        lines.append(line)
     lines.append("\n")
     return "".join(lines).encode("utf-8")
+
+
+_LINES: dict[tuple[str, str], str] = {}   # (name, value) -> its framed line: most repeat every call
 
 
 def _fmt(word: str) -> str:
