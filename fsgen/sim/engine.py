@@ -328,7 +328,12 @@ class Engine:
         nothing queued) time flows at real speed; otherwise a silent peer gets ``io_quiet``
         real seconds before the virtual clock jumps to the next timer."""
         io = list(io)
-        realtime = any(getattr(p, "realtime", lambda: False)() for p in io)
+        realtime = False
+        for p in io:
+            rt = getattr(p, "realtime", None)
+            if rt is not None and rt():
+                realtime = True
+                break
         started = _time.monotonic()
         if nxt is not None and nxt <= self.now:
             wait: float | None = 0.0
