@@ -104,6 +104,11 @@ def _label(run: Run, path: str) -> tuple[str | None, str | None]:
     return os.path.splitext(os.path.basename(path))[0], None
 
 
+#: the events of the caller's leg that :func:`observe` looks at
+_SHOWN = frozenset({"create", "error", "custom", "caller_speaks", "caller_presses", "route", "playback_start",
+                    "displace", "playback_stop", "execute", "log", "bridge", "unbridge", "record_start", "hangup"})
+
+
 def observe(run: Run) -> Observation:
     obs = Observation()
     trace = run.sim.trace
@@ -124,6 +129,8 @@ def observe(run: Run) -> Observation:
     last_lookup_set = ""
     for r in trace.records:
         leg, event = r.get("leg"), r.get("event")
+        if leg == b and event not in _SHOWN:
+            continue    # dest_change, dtmf, send_dtmf, park...: nothing below looks at them
         if (leg == "a" or leg == "-") and leg != b and event not in ("create", "error"):
             continue    # the caller's own leg and module records: nothing the transcript shows
         t = float(r.get("t", 0.0))
@@ -144,40 +151,7 @@ def observe(run: Run) -> Observation:
                 room = r.get("conference_name")
                 obs.timeline.append((t, f"joins conference {room} ({_members(r)})"))
             continue
-        if event == "caller_speaks":
-            obs.timeline.append((t, f"speaks for {float(r.get('seconds', 0)):g} s"))
-        elif event == "caller_presses":
-            digits = str(r.get("digits", ""))
-            obs.pressed.append((t, digits))
-            obs.timeline.append((t, f"presses {digits}" + (" (a key every 0.25 s)" if len(digits) > 1 else "")))
-        elif event == "route":
-            dest = str(r.get("dest") or "")
-            ctx = str(r.get("context") or "")
-            if ctx.startswith("hotline_"):
-                base = dest.split(".")[0]
-                if "." not in dest or dest.endswith(".back"):
-                    node = base
-                    obs.nodes.append((t, base))
-                    is_menu = base in run.flow.menus
-                    if is_menu:
-                        obs.menus.append((t, base))
-                    obs.timeline.append((t, f"node {base}" + (" (menu)" if is_menu else "")))
-                elif dest.endswith((".invalid", ".no_input")) and base in run.flow.menus:
-                    why = "an invalid key" if dest.endswith(".invalid") else "no input"
-                    obs.timeline.append((t, f"menu {base} asks again after {why}"))
-        elif event == "playback_start":
-            if current_app != "say":  # the digits of a say are shown as the say itself
-                pending_play[str(r.get("file"))] = (t, str(r.get("file")))
-        elif event == "displace":   # mixed over what plays (mod_callcenter announcements over the music)
-            spec = str(r.get("file"))
-            total = sum(d for d in (duration_of(run.leg, p) for p in _files(spec)) if d and d != float("inf"))
-            _add_heard(run, obs, spec, t, t + total)
-        elif event == "playback_stop":
-            spec = str(r.get("file"))
-            started = pending_play.pop(spec, None)
-            if started is not None:
-                _add_heard(run, obs, spec, started[0], t)
-        elif event == "execute":
+        if event == "execute":
             app, data = str(r.get("app")), str(r.get("data") or "")
             current_app = app
             set_lookup = last_lookup_set   # what this leg last set hotline_lookup to, before this record
@@ -219,6 +193,39 @@ def observe(run: Run) -> Observation:
                 obs.timeline.append((t, f"says {data}"))
             elif app in ("conference", "record", "record_session"):
                 obs.timeline.append((t, f"{app} {data}"))
+        elif event == "caller_speaks":
+            obs.timeline.append((t, f"speaks for {float(r.get('seconds', 0)):g} s"))
+        elif event == "caller_presses":
+            digits = str(r.get("digits", ""))
+            obs.pressed.append((t, digits))
+            obs.timeline.append((t, f"presses {digits}" + (" (a key every 0.25 s)" if len(digits) > 1 else "")))
+        elif event == "route":
+            dest = str(r.get("dest") or "")
+            ctx = str(r.get("context") or "")
+            if ctx.startswith("hotline_"):
+                base = dest.split(".")[0]
+                if "." not in dest or dest.endswith(".back"):
+                    node = base
+                    obs.nodes.append((t, base))
+                    is_menu = base in run.flow.menus
+                    if is_menu:
+                        obs.menus.append((t, base))
+                    obs.timeline.append((t, f"node {base}" + (" (menu)" if is_menu else "")))
+                elif dest.endswith((".invalid", ".no_input")) and base in run.flow.menus:
+                    why = "an invalid key" if dest.endswith(".invalid") else "no input"
+                    obs.timeline.append((t, f"menu {base} asks again after {why}"))
+        elif event == "playback_start":
+            if current_app != "say":  # the digits of a say are shown as the say itself
+                pending_play[str(r.get("file"))] = (t, str(r.get("file")))
+        elif event == "displace":   # mixed over what plays (mod_callcenter announcements over the music)
+            spec = str(r.get("file"))
+            total = sum(d for d in (duration_of(run.leg, p) for p in _files(spec)) if d and d != float("inf"))
+            _add_heard(run, obs, spec, t, t + total)
+        elif event == "playback_stop":
+            spec = str(r.get("file"))
+            started = pending_play.pop(spec, None)
+            if started is not None:
+                _add_heard(run, obs, spec, started[0], t)
         elif event == "log" and str(r.get("text", "")).startswith("Socket Error") and socket_open is not None:
             socket_open.connected = False
         elif event == "bridge":
