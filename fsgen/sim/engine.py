@@ -17,6 +17,7 @@ import itertools
 import time as _time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from heapq import heappush as _push
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,12 +121,17 @@ class Engine:
 
     # ---- timers -------------------------------------------------------------------------
     def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> list:
-        entry = [max(t, self.now), next(self._seq), fn, args]
-        heapq.heappush(self._heap, entry)
+        now = self.now
+        entry = [now if now > t else t, next(self._seq), fn, args]  # noqa: FURB136 - max(t, now) without a call
+        _push(self._heap, entry)
         return entry
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> list:
-        return self.call_at(self.now + delay, fn, *args)
+        now = self.now
+        t = now + delay
+        entry = [now if now > t else t, next(self._seq), fn, args]  # noqa: FURB136
+        _push(self._heap, entry)
+        return entry
 
     @staticmethod
     def cancel(entry: list | None) -> None:
@@ -208,7 +214,10 @@ class Engine:
         if type(req) is Sleep:
             task.wait_kinds = _NO_KINDS
             task.wait_channels = (chan,) if chan is not None else ()
-            task.timer = self.call_at(self.now + max(req.seconds, 0.0), self._step, task, None, None)
+            now = self.now
+            t = now + max(req.seconds, 0.0)
+            task.timer = entry = [now if now > t else t, next(self._seq), self._step, (task, None, None)]  # noqa: FURB136
+            _push(self._heap, entry)
         elif isinstance(req, Wait):
             chans = req.channels if req.channels is not None else ((chan,) if chan is not None else ())
             task.wait_kinds = frozenset(req.kinds)
@@ -239,12 +248,17 @@ class Engine:
             task.timer = None
         if task.wait_channels:
             for ch in task.wait_channels:
-                if task in ch.waiters:
+                try:
                     ch.waiters.remove(task)
+                except ValueError:
+                    pass
             task.wait_channels = ()
         chan = task.channel
-        if chan is not None and task in chan.waiters:
-            chan.waiters.remove(task)
+        if chan is not None:
+            try:
+                chan.waiters.remove(task)
+            except ValueError:
+                pass
         task.wait_kinds = _NO_KINDS
 
     def _finish(self, task: Task, result: Any) -> None:
@@ -319,7 +333,9 @@ class Engine:
             fn = entry[2]
             if fn is None:
                 continue
-            self.now = max(self.now, entry[0])
+            t = entry[0]
+            if t > self.now:        # noqa: PLR1730 - max(now, t) without a call
+                self.now = t
             fn(*entry[3])
 
     def _poll_io(self, io: Iterable[IOPoller], nxt: float | None, until: float | None,
