@@ -64,6 +64,7 @@ class Woken:
 
 
 TIMEOUT = "timeout"
+_INF = float("inf")
 _NO_KINDS: frozenset[str] = frozenset()
 
 TaskGen = Generator[Any, Any, Any]
@@ -160,14 +161,19 @@ class Engine:
         if running is None or self._io_active():
             self.call_at(nxt, self._tick, tick)
             return
-        top = heap[0][0] if heap else None
         until, stop = running
+        # nothing the chain does moves the heap's top, nor ``until``: one bound for both
+        top = heap[0][0] if heap else _INF
+        if until is not None and until < top:
+            bound, strict = until, True         # stop once past ``until``...
+        else:
+            bound, strict = top, False          # ...or on reaching the next entry
         while True:
-            if ((top is not None and nxt >= top) or (until is not None and nxt > until)
-                    or (stop is not None and nxt > self.now and stop())):
+            if (nxt > bound if strict else nxt >= bound) or (stop is not None and nxt > self.now and stop()):
                 self.call_at(nxt, self._tick, tick)
                 return
-            self.now = max(self.now, nxt)
+            if nxt > self.now:  # noqa: PLR1730 - max(now, nxt) without a call
+                self.now = nxt
             nxt = tick()
             if nxt is None:
                 return

@@ -81,6 +81,9 @@ ANSWER_NOTICE = 0.02     # the agent thread sees the answer (bridge-agent-start,
 BRIDGE_AFTER = 0.03      # ...and the member's uuid_bridge runs this much later
 
 
+_floor = math.floor
+
+
 def epoch(sim: Simulator) -> int:
     """local_epoch_time_now(): whole wall-clock seconds."""
     return math.floor(sim.wall_time() + 1e-6)
@@ -834,16 +837,23 @@ class CallCenter:
     def _quiet_tick(self) -> float | None:
         """One 0.1 s dispatcher tick while quiet: the next tick's time, or None after resuming
         the dispatcher (a pass could see something new, or nobody waits any more)."""
-        disp, sim = self.disp, self.sim
+        disp = self.disp
         task = disp.task
         if task is None or task.done:
             return None
+        sim = self.sim
         now = sim.engine.now
         quiet = disp.quiet
         # unchanged tables: still somebody waiting, and the same pass as the quiet one
-        if quiet is not None and quiet[0] == _CHANGES[0] and quiet[1] == math.floor(sim.start_epoch + now + 1e-6):
-            k = disp.k = max(disp.k + 1, math.floor(now / DISPATCH_PERIOD + 1e-9) + 1)
-            return now + max(k * DISPATCH_PERIOD - now, 0.0)
+        if quiet is not None and quiet[0] == _CHANGES[0] and quiet[1] == _floor(sim.start_epoch + now + 1e-6):
+            # k = max(k + 1, next grid index); the next tick at now + max(k * period - now, 0.0)
+            k = disp.k + 1
+            grid = _floor(now / DISPATCH_PERIOD + 1e-9) + 1
+            if grid > k:  # noqa: PLR1730 - max() without a call: this runs ten times a virtual second
+                k = grid
+            disp.k = k
+            d = k * DISPATCH_PERIOD - now
+            return now + (0.0 if 0.0 > d else d)  # noqa: FURB136
         sim.engine._step(task, disp.k, None)
         return None
 
