@@ -185,12 +185,22 @@ class Channel:
             self._tell(event, fields)
 
     def _tell(self, event: str, fields: dict[str, Any]) -> None:
-        if self.listeners:
-            for cb in list(self.listeners):
-                cb(self, event, fields)
-        if self.sim.listeners:
-            for cb in list(self.sim.listeners):
-                cb(self, event, fields)
+        # each list is copied before the calls (a listener may add or remove listeners), except
+        # when it holds a single listener: nothing is left to iterate after calling it
+        ls = self.listeners
+        if ls:
+            if len(ls) == 1:
+                ls[0](self, event, fields)
+            else:
+                for cb in list(ls):
+                    cb(self, event, fields)
+        ls = self.sim.listeners
+        if ls:
+            if len(ls) == 1:
+                ls[0](self, event, fields)
+            else:
+                for cb in list(ls):
+                    cb(self, event, fields)
 
     def post(self, kind: str, data: Any = None) -> None:
         """Wake tasks waiting for ``kind`` on this channel."""
