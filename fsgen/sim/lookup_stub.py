@@ -278,7 +278,8 @@ class LookupStub:
                     sock, _addr = self.listener.accept()
                 except (BlockingIOError, OSError):
                     continue
-                sock.setblocking(True)
+                if sock.gettimeout() is not None:   # accepted blocking unless a default timeout is set
+                    sock.setblocking(True)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = _Conn(self, sock)
                 self.conns.add(conn)
