@@ -18,6 +18,8 @@ sent, else the call is hung up -- as FreeSWITCH does.
 
 from __future__ import annotations
 
+import math
+import select
 import selectors
 import socket
 import time as _time
@@ -34,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
+_EPOLL = getattr(select, "epoll", None)
+_EPOLLIN = getattr(select, "EPOLLIN", 1)
+
 _REPLIES: dict[str, bytes] = {}   # command/reply text -> its encoding (no further headers)
 
 
@@ -44,8 +49,13 @@ class EslPoller:
 
     def __init__(self, sim: Simulator):
         self.sim = sim
-        self.sel = selectors.DefaultSelector()
+        # a raw epoll where there is one (one per simulator, a connection or so per call): no
+        # selectors bookkeeping per registration; it stays a pollable object, which `fsgen sim
+        # serve` watches from its own selector
+        self.sel: Any = _EPOLL() if _EPOLL is not None else selectors.DefaultSelector()
         self.conns: set[OutboundConnection] = set()
+        self._fds: dict[OutboundConnection, int] = {}
+        self._by_fd: dict[int, OutboundConnection] = {}
         sim.engine.io.append(self)
 
     @classmethod
@@ -57,15 +67,30 @@ class EslPoller:
 
     def add(self, conn: OutboundConnection) -> None:
         self.conns.add(conn)
-        self.sel.register(conn.sock, selectors.EVENT_READ, conn)
+        if _EPOLL is None:
+            self.sel.register(conn.sock, selectors.EVENT_READ, conn)
+            return
+        fd = conn.sock.fileno()
+        self.sel.register(fd, _EPOLLIN)
+        self._fds[conn] = fd
+        self._by_fd[fd] = conn
 
     def remove(self, conn: OutboundConnection) -> None:
         if conn in self.conns:
             self.conns.discard(conn)
-            try:
-                self.sel.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
+            if _EPOLL is None:
+                try:
+                    self.sel.unregister(conn.sock)
+                except (KeyError, ValueError):
+                    pass
+                return
+            fd = self._fds.pop(conn, None)
+            if fd is not None:
+                del self._by_fd[fd]
+                try:
+                    self.sel.unregister(fd)
+                except (OSError, ValueError):   # as EpollSelector.unregister
+                    pass
 
     def active(self) -> bool:
         return bool(self.conns)
@@ -73,16 +98,32 @@ class EslPoller:
     def realtime(self) -> bool:
         return any(c.awaiting for c in self.conns)
 
+    def _ready(self, timeout: float | None) -> list[OutboundConnection]:
+        """The connections with something to read (EpollSelector.select's timeout rules)."""
+        if _EPOLL is None:
+            return [key.data for key, _ in self.sel.select(timeout)]
+        if timeout is None:
+            wait = -1.0
+        elif timeout <= 0:
+            wait = 0.0
+        else:   # epoll_wait() counts whole milliseconds: round up to wait at least ``timeout``
+            wait = math.ceil(timeout * 1e3) * 1e-3
+        by_fd = self._by_fd
+        try:
+            events = self.sel.poll(wait, max(len(by_fd), 1))
+        except InterruptedError:
+            return []
+        return [by_fd[fd] for fd, _ in events if fd in by_fd]
+
     def poll(self, timeout: float | None) -> bool:
         engine = self.sim.engine
         started = _time.monotonic()
         got = False
         try:
-            ready = self.sel.select(timeout)
+            ready = self._ready(timeout)
         except (OSError, ValueError):
             ready = []
-        for key, _ in ready:
-            conn: OutboundConnection = key.data
+        for conn in ready:
             try:
                 data = conn.sock.recv(65536)
             except BlockingIOError:
