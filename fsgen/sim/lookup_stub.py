@@ -21,11 +21,12 @@ deterministic and costs microseconds, not a thread switch per message.  The fram
 
 from __future__ import annotations
 
+import select
 import selectors
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from esl_app import protocol as P
@@ -34,6 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sim import Simulator
 
 Answers = dict[str, "list[dict[str, str]] | str"]
+
+_EPOLL = getattr(select, "epoll", None)
+_EPOLLIN = getattr(select, "EPOLLIN", 1)
 
 #: the commands without arguments it sends on every hop
 _CONNECT, _LINGER, _RESUME, _EXIT = (P.encode_command(c) for c in ("connect", "linger", "resume", "exit"))
@@ -207,8 +211,11 @@ class LookupStub:
         self.listener.listen(64)
         self.listener.setblocking(False)
         self.port: int = self.listener.getsockname()[1]
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.listener, selectors.EVENT_READ, None)
+        # a raw epoll where there is one: no selectors bookkeeping for the connection of each hop
+        self.sel: Any = _EPOLL() if _EPOLL is not None else selectors.DefaultSelector()
+        self._by_fd: dict[int, _Conn | None] = {}
+        self._fds: dict[_Conn, int] = {}
+        self._watch(self.listener, None)
         self.conns: set[_Conn] = set()
         self.sim: Simulator | None = None
         self.answers: Answers = {}
@@ -250,10 +257,44 @@ class LookupStub:
 
     def forget(self, conn: _Conn) -> None:
         self.conns.discard(conn)
+        self._unwatch(conn.sock, conn)
+
+    def _watch(self, sock: socket.socket, conn: _Conn | None) -> None:
+        if _EPOLL is None:
+            self.sel.register(sock, selectors.EVENT_READ, conn)
+            return
+        fd = sock.fileno()
+        self.sel.register(fd, _EPOLLIN)
+        self._by_fd[fd] = conn
+        if conn is not None:
+            self._fds[conn] = fd
+
+    def _unwatch(self, sock: socket.socket, conn: _Conn | None) -> None:
+        if _EPOLL is None:
+            try:
+                self.sel.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+            return
+        fd = self._fds.pop(conn, None) if conn is not None else self.listener.fileno()
+        if fd is None or fd not in self._by_fd:
+            return
+        del self._by_fd[fd]
         try:
-            self.sel.unregister(conn.sock)
-        except (KeyError, ValueError):
+            self.sel.unregister(fd)
+        except (OSError, ValueError):   # as EpollSelector.unregister
             pass
+
+    def _ready(self) -> list[_Conn | None]:
+        """What has something to read now (None: the listener), in the order epoll reports it."""
+        if _EPOLL is None:
+            return [key.data for key, _ in self.sel.select(0)]
+        by_fd = self._by_fd
+        try:
+            events = self.sel.poll(0.0, max(len(by_fd), 1))
+        except InterruptedError:
+            return []
+        return [by_fd[fd] for fd, _ in events if fd in by_fd]
 
     # ---- engine I/O poller --------------------------------------------------------------------------
     def active(self) -> bool:
@@ -272,8 +313,8 @@ class LookupStub:
         """Never blocks: everything this side sends is sent before the switch side is polled,
         so the switch side's blocking wait can only be a wait for nothing this stub owes it."""
         got = False
-        for key, _ in self.sel.select(0):
-            if key.data is None:
+        for conn in self._ready():
+            if conn is None:
                 try:
                     sock, _addr = self.listener.accept()
                 except (BlockingIOError, OSError):
@@ -283,10 +324,9 @@ class LookupStub:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = _Conn(self, sock)
                 self.conns.add(conn)
-                self.sel.register(sock, selectors.EVENT_READ, conn)
+                self._watch(sock, conn)
                 got = True
                 continue
-            conn = key.data
             try:
                 data = conn.sock.recv(65536)
             except OSError:
@@ -303,10 +343,7 @@ class LookupStub:
             return
         self.detach()
         self.closed = True
-        try:
-            self.sel.unregister(self.listener)
-        except (KeyError, ValueError):
-            pass
+        self._unwatch(self.listener, None)
         self.listener.close()
         self.sel.close()
 
