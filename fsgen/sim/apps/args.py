@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 
 def separate(data: str, sep: str = " ", maxparts: int = 0) -> list[str]:
     """Split ``data`` at ``sep`` (runs of spaces count once), honouring '...' quotes.
@@ -9,6 +11,16 @@ def separate(data: str, sep: str = " ", maxparts: int = 0) -> list[str]:
     With ``maxparts`` the last part keeps the rest of the string unsplit, like FreeSWITCH's
     fixed-size argv arrays.
     """
+    return list(_separated(data, sep, maxparts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _separated(data: str, sep: str, maxparts: int) -> tuple[str, ...]:
+    """:func:`separate`, remembered: applications split the same argument strings on every call."""
+    return tuple(_separate(data, sep, maxparts))
+
+
+def _separate(data: str, sep: str, maxparts: int) -> list[str]:
     if "'" not in data:
         if sep == " ":
             return _split_spaces(data, maxparts)
