@@ -112,6 +112,30 @@ def resolve_path(chan: Channel, file: str) -> str:
 
 def duration_of(chan: Channel, spec: str) -> float | None:
     """Seconds the prompt lasts, INFINITE for streams, None when it cannot be opened."""
+    key = (spec, chan.sim.missing_prompt_seconds)
+    got = _SPEC_DURATIONS.get(key, _UNKNOWN)
+    if got is not _UNKNOWN:
+        return got
+    dur = _duration_of(chan, spec)
+    if _channel_free(spec):
+        if len(_SPEC_DURATIONS) > 4096:
+            _SPEC_DURATIONS.clear()
+        _SPEC_DURATIONS[key] = dur
+    return dur
+
+
+_UNKNOWN = object()
+#: (spec, missing_prompt_seconds) -> duration, for specs whose length no channel variable changes
+_SPEC_DURATIONS: dict[tuple[str, float | None], float | None] = {}
+
+
+def _channel_free(spec: str) -> bool:
+    """Absolute paths, streams, say:/phrase: (no relative name resolved by ``${sound_prefix}``)."""
+    parts = spec[len("file_string://"):].split("!") if spec.startswith("file_string://") else [spec]
+    return all(not p or p.startswith(("/", "say:", "phrase:")) or "://" in p for p in parts)
+
+
+def _duration_of(chan: Channel, spec: str) -> float | None:
     if spec.startswith("silence_stream://"):
         ms = spec[len("silence_stream://"):].split(",")[0]
         try:
@@ -126,7 +150,7 @@ def duration_of(chan: Channel, spec: str) -> float | None:
     if spec.startswith("file_string://"):
         total = 0.0
         for part in spec[len("file_string://"):].split("!"):
-            d = duration_of(chan, part) if part else 0.0
+            d = _duration_of(chan, part) if part else 0.0
             if d is None:
                 d = chan.sim.missing_prompt_seconds or 0.0
             total += d
