@@ -218,6 +218,7 @@ class LookupStub:
         self._watch(self.listener, None)
         self.conns: set[_Conn] = set()
         self.sim: Simulator | None = None
+        self._switch: Any = None    # the attached simulator's EslPoller, once it has one
         self.answers: Answers = {}
         self.by_caller: dict[str, Answers] = {}
         self.used: dict[str, int] = {}
@@ -231,6 +232,7 @@ class LookupStub:
         caller ID listed in ``by_caller``, with that caller's answers)."""
         self.detach()
         self.sim = sim
+        self._switch = None
         self.answers = answers
         self.by_caller = dict(by_caller or {})
         self.used = {}
@@ -245,6 +247,7 @@ class LookupStub:
         if self.sim is not None and self in self.sim.engine.io:
             self.sim.engine.io.remove(self)
         self.sim = None
+        self._switch = None
 
     def next_answer(self, caller: str, name: str) -> dict[str, str] | None:
         spec = self.by_caller.get(caller, self.answers).get(name)
@@ -300,11 +303,15 @@ class LookupStub:
     def active(self) -> bool:
         if self.conns:
             return True
-        sim = self.sim
-        if sim is None:
-            return False
-        switch = sim.modules.get("esl_poller")
-        return switch is not None and bool(switch.conns)   # EslPoller.active()
+        switch = self._switch
+        if switch is None:      # the switch side's poller appears with the first socket app
+            sim = self.sim
+            if sim is None:
+                return False
+            switch = self._switch = sim.modules.get("esl_poller")
+            if switch is None:
+                return False
+        return bool(switch.conns)   # EslPoller.active()
 
     def realtime(self) -> bool:
         return False
