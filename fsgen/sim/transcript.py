@@ -155,12 +155,18 @@ def observe(run: Run) -> Observation:
             app, data = str(r.get("app")), str(r.get("data") or "")
             current_app = app
             set_lookup = last_lookup_set   # what this leg last set hotline_lookup to, before this record
-            if app in ("set", "multiset"):
-                for k, v in _assigned(app, data):
-                    if k == "hotline_lookup":
-                        last_lookup_set = v
+            if app == "set":        # _assignments("set", data), without hashing the text
+                k, eq, v = data.partition("=")
+                pairs: tuple[tuple[str, str], ...] = ((k, v),) if eq else ()
+            elif app == "multiset":
+                pairs = _assigned(app, data)
+            else:
+                pairs = ()
+            for k, v in pairs:
+                if k == "hotline_lookup":
+                    last_lookup_set = v
             if socket_open is not None and app in ("set", "multiset"):
-                for k, v in _assigned(app, data):
+                for k, v in pairs:
                     if k == "hotline_lookup_status":
                         socket_open.status = v
                     else:
