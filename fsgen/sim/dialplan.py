@@ -100,7 +100,7 @@ class _Expr:
     """A condition's expression: the text as written and, when it names no ``${...}``, its
     expansion and compiled pattern (expanding such a text needs no channel)."""
 
-    __slots__ = ("bad", "pat", "raw", "static")
+    __slots__ = ("bad", "lit", "pat", "raw", "static")
 
     def __init__(self, el: XElement):
         xe = el.find("expression")
@@ -108,10 +108,14 @@ class _Expr:
         self.static: str | None = None
         self.pat: re.Pattern | None = None
         self.bad = False
+        #: the one text a static ``^...$`` without groups matches (``$`` also before a final newline)
+        self.lit: str | None = None
         if "${" not in self.raw:
             self.static = expand(self.raw, _no_lookup, _no_api) if "$" in self.raw else self.raw
             self.pat = compile_regex(self.static)
             self.bad = self.pat is None
+            if self.pat is not None and "(" not in self.static:
+                self.lit = _literal(self.static)
 
 
 def _no_lookup(name: str) -> str | None:  # pragma: no cover - never called without "${"
@@ -360,6 +364,9 @@ class Hunter:
                         chan.sim.trace.error(chan, "bad_regex", f"bad regular expression {expression!r}",
                                              where=c.el.where())
                         m = None
+                    elif c.expr.lit is not None:   # no groups: only whether it matches counts
+                        lit = c.expr.lit
+                        m = True if data == lit or data == lit + "\n" else None  # type: ignore[assignment]
                     else:
                         m = pat.search(data)
                     # a field condition with time attributes needs both to match
