@@ -537,13 +537,31 @@ def _zone(info: FlowInfo) -> tuple[str, Any]:
         return "UTC", ZoneInfo("UTC")
 
 
+_STARTS: dict[tuple[datetime, str], tuple[float, str]] = {}
+
+
+def _start_of(start: datetime, zone_name: str, zone: Any) -> tuple[float, str]:
+    """(epoch, ISO 8601 text) of the script's local start time: the same few on every replay."""
+    key = (start, zone_name)
+    got = _STARTS.get(key) if start.tzinfo is None else None   # aware times compare by instant
+    if got is None:
+        local = start.replace(tzinfo=zone)
+        got = (local.timestamp(), local.isoformat())
+        if start.tzinfo is not None:
+            return got
+        if len(_STARTS) > 1024:
+            _STARTS.clear()
+        _STARTS[key] = got
+    return got
+
+
 def run_call(rig: Rig, script: CallScript, *, esl_port: int | None = None) -> Run:
     """Replay ``script`` (already checked with :func:`check_script`) and return the raw run."""
     info = rig.flow_for(script)
     assert info is not None, "check_script() first"
     zone_name, zone = _zone(info)
     start = script.at or _DEFAULT_START
-    epoch = start.replace(tzinfo=zone).timestamp()
+    epoch, start_iso = _start_of(start, zone_name, zone)
     conf = dataclasses.replace(rig.conf, users=dict(rig.conf.users))
     sim = Simulator(conf, start_epoch=epoch, tz="UTC", missing_prompt_seconds=rig.prompt_seconds)
     sim.default_remote = RemoteParty("*", ring=NEVER, answer=False, cause="NO_ANSWER")
@@ -586,7 +604,7 @@ def run_call(rig: Rig, script: CallScript, *, esl_port: int | None = None) -> Ru
         if stub is not None:
             stub.detach()
     run.wall_seconds = _time.perf_counter() - started
-    sim.trace.meta(start_time=start.replace(tzinfo=zone).isoformat(), start_epoch=epoch, tz=zone_name,
+    sim.trace.meta(start_time=start_iso, start_epoch=epoch, tz=zone_name,
                    script=script.file, call=script.title, simulator="hotline replay")
     return run
 
