@@ -163,11 +163,13 @@ class Engine:
             return
         until, stop = running
         # nothing the chain does moves the heap's top, nor ``until``: one bound for both
-        top = heap[0][0] if heap else _INF
-        if until is not None and until < top:
+        top = heap[0][0] if heap else None
+        if until is not None and (top is None or until < top):
             bound, strict = until, True         # stop once past ``until``...
-        else:
+        elif top is not None:
             bound, strict = top, False          # ...or on reaching the next entry
+        else:
+            bound, strict = _INF, True          # ...or never (nothing scheduled, no ``until``)
         while True:
             if (nxt > bound if strict else nxt >= bound) or (stop is not None and nxt > self.now and stop()):
                 self.call_at(nxt, self._tick, tick)
