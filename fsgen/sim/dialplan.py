@@ -359,18 +359,20 @@ class Hunter:
                 expression, pat = self._pattern(c.expr)
                 if fld is not None:
                     data = self._field_data(fld)
+                    m = None
                     if pat is None:
                         self.errors.append(f"{c.el.where()}: bad regular expression {expression!r}")
                         chan.sim.trace.error(chan, "bad_regex", f"bad regular expression {expression!r}",
                                              where=c.el.where())
-                        m = None
+                        hit = False
                     elif c.expr.lit is not None:   # no groups: only whether it matches counts
                         lit = c.expr.lit
-                        m = True if data == lit or data == lit + "\n" else None  # type: ignore[assignment]
+                        hit = data == lit or data == lit + "\n"
                     else:
                         m = pat.search(data)
+                        hit = m is not None
                     # a field condition with time attributes needs both to match
-                    proceed = m is not None and time_match != 0
+                    proceed = hit and time_match != 0
                     anti = not proceed
                     if proceed and "(" in expression:
                         match = m

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -53,7 +53,7 @@ def expand(text: str | None, lookup: Lookup, api_call: ApiCall, depth: int = 0) 
         return text
     out: list[str] = []
     for part in template(text):
-        if type(part) is str:
+        if isinstance(part, str):
             out.append(part)
         elif part[0] is VAR:
             out.append(value_range(lookup(part[1]), part[2], part[3]))
@@ -66,7 +66,7 @@ def expand(text: str | None, lookup: Lookup, api_call: ApiCall, depth: int = 0) 
 #: that needs no expansion of its own, (_INNER, inner) for anything else (API calls, nesting)
 VAR = "var"
 _INNER = "inner"
-Part = str | tuple
+Part = str | tuple[Any, ...]
 _TEMPLATES: dict[str, tuple[Part, ...]] = {}
 
 

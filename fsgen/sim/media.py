@@ -22,7 +22,7 @@ import re
 import struct
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from .engine import TIMEOUT, Hangup, Wait
 
@@ -115,7 +115,7 @@ def duration_of(chan: Channel, spec: str) -> float | None:
     key = (spec, chan.sim.missing_prompt_seconds)
     got = _SPEC_DURATIONS.get(key, _UNKNOWN)
     if got is not _UNKNOWN:
-        return got
+        return cast("float | None", got)
     dur = _duration_of(chan, spec)
     if _channel_free(spec):
         if len(_SPEC_DURATIONS) > 4096:
