@@ -817,18 +817,23 @@ def _find_trigger(run: Run, step: Step, records: list[dict[str, Any]], cursor: i
     later parts may be the prompt named), but only at moments after that step."""
     n = len(records)
     start = cursor
-    if step.trigger in ("during", "after"):
+    trigger = step.trigger
+    prompt = trigger in ("during", "after")
+    if prompt:
         for i in range(cursor - 1, max(cursor - 400, 0) - 1, -1):
             r = records[i]
-            if r.get("leg") == b_label and r.get("event") == "playback_start":
+            if r.get("event") == "playback_start" and r.get("leg") == b_label:
                 start = i
                 break
+    # only playback_start (prompt triggers) and route (menu/node triggers) records count
+    wanted = "playback_start" if prompt else "route" if trigger in ("menu", "node") else None
+    if wanted is None:
+        return None, n
     for i in range(start, n):
         r = records[i]
-        if r.get("leg") != b_label:
+        if r.get("event") != wanted or r.get("leg") != b_label:
             continue
-        event = r.get("event")
-        if step.trigger in ("during", "after") and event == "playback_start":
+        if prompt:
             window = prompt_window(run, str(r.get("file") or ""), r["t"], str(step.target))
             if window is None:
                 continue
@@ -836,7 +841,7 @@ def _find_trigger(run: Run, step: Step, records: list[dict[str, Any]], cursor: i
             when = begin + min(step.when, (end - begin) / 2) if step.trigger == "during" else end + step.when
             if when > prev_t + 1e-6 or (i >= cursor and when >= prev_t):
                 return when, i + 1
-        elif event == "route" and step.trigger in ("menu", "node") and i >= cursor:
+        elif i >= cursor:
             dest = str(r.get("dest") or "")
             name = str(step.target)
             if step.trigger == "menu" and dest in (f"{name}.ask", f"{name}.invalid", f"{name}.no_input"):
