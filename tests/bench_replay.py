@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.bench_replay [--rounds N]
 
 Every script of ``examples/calls/`` and ``flows/calls/`` is replayed ``--rounds`` times on one rig
+(each round timed on its own; the median round is held against the target)
 (flows compiled once, as ``fsgen replay`` and the tests do), each with its transcript and
 expectations, exactly as ``fsgen replay`` runs them.  Calls with lookups talk to the scripted
 esl_app stand-in over real TCP on 127.0.0.1.  Printed: scripted calls per second, virtual call time
@@ -36,7 +37,7 @@ def _scripts() -> list[CallScript]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rounds", type=int, default=5, help="times every script is replayed (default 5)")
+    ap.add_argument("--rounds", type=int, default=7, help="times every script is replayed (default 7)")
     args = ap.parse_args(argv)
     scripts = _scripts()
     with replay_rig([ROOT / "examples", ROOT / "flows"]) as rig:
@@ -49,19 +50,26 @@ def main(argv: list[str] | None = None) -> int:
         per_script: dict[str, float] = {}
         virtual = 0.0
         failed = 0
-        started = time.perf_counter()
+        round_walls: list[float] = []
         for _ in range(args.rounds):
+            started = time.perf_counter()
             for script in scripts:
                 t0 = time.perf_counter()
                 result = replay_script(rig, script)
                 per_script[script.title] = per_script.get(script.title, 0.0) + time.perf_counter() - t0
                 virtual += result.run.sim.engine.now
                 failed += not result.ok
-        wall = time.perf_counter() - started
+            round_walls.append(time.perf_counter() - started)
     calls = len(scripts) * args.rounds
-    rate = calls / wall
-    print(f"replayed {calls} scripted calls ({len(scripts)} scripts x {args.rounds}) in {wall:.2f} s wall: "
-          f"{rate:.0f} calls/s (target >= {TARGET:.0f}/s: {'met' if rate >= TARGET else 'NOT met'})")
+    wall = sum(round_walls)
+    # Each round replays every script once; the median round is held against the target (this VM's
+    # speed drifts by tens of percent within seconds), and every round is printed.
+    median = sorted(round_walls)[len(round_walls) // 2]
+    rate = len(scripts) / median
+    print(f"replayed {calls} scripted calls ({len(scripts)} scripts x {args.rounds} rounds) in {wall:.2f} s wall: "
+          f"{rate:.0f} calls/s in the median round (target >= {TARGET:.0f}/s: {'met' if rate >= TARGET else 'NOT met'}); "
+          f"all rounds {calls / wall:.0f} calls/s")
+    print("rounds (calls/s): " + ", ".join(f"{len(scripts) / w:.0f}" for w in round_walls))
     print(f"virtual call time {virtual:.0f} s = {virtual / wall:.0f} x wall-clock time "
           f"(mean call {virtual / calls:.0f} s virtual, {wall / calls * 1000:.2f} ms wall)")
     slow = sorted(per_script.items(), key=lambda kv: -kv[1])[:5]
