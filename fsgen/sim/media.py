@@ -22,7 +22,7 @@ import re
 import struct
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .engine import TIMEOUT, Hangup, Wait
 
@@ -35,7 +35,7 @@ INFINITE = float("inf")
 NO_INPUT = None          # digits stay queued
 BUFFER = "buffer"        # first digit stops the prompt and is returned
 ANY_BREAKS = "any"       # any digit stops the prompt (left queued)
-DtmfPolicy = Union[None, str, Callable[[str], bool]]
+DtmfPolicy = None | str | Callable[[str], bool]
 
 
 @dataclass(slots=True)

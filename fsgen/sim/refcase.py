@@ -21,7 +21,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from . import conf as _conf
 from .bridge import loopback_pair
@@ -150,7 +150,7 @@ class EslServer:
         self.script = script
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> EslServer:
+    def __enter__(self) -> Self:
         self.proc = subprocess.Popen([sys.executable, str(self.script)], cwd=str(self.script.parent),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = _time.monotonic() + 10.0

@@ -209,6 +209,6 @@ def zone_for(offset_hours: int | None, name: str | None, default: tzinfo) -> tzi
         try:
             from zoneinfo import ZoneInfo
             return ZoneInfo(name)
-        except Exception:  # unknown zone name: FreeSWITCH falls back to local time
+        except (KeyError, ValueError, OSError):  # unknown zone name: FreeSWITCH falls back to local time
             return default
     return default

@@ -111,15 +111,14 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
             status = "success"
         if min_digits == 0 and not res.digits and chan.var("read_terminator_used") is not None:
             return
-        if not (status == "too_small" and not res.digits):
-            if status == "success" and res.digits:
-                if not regex:
-                    return
-                if re.search(regex, res.digits):
-                    return
-                if var_name:
-                    chan.set_var(var_name, None)
-                    chan.set_var(var_name + "_invalid", res.digits)
+        if status == "success" and res.digits:
+            if not regex:
+                return
+            if re.search(regex, res.digits):
+                return
+            if var_name:
+                chan.set_var(var_name, None)
+                chan.set_var(var_name + "_invalid", res.digits)
         if not chan.ready:
             break
         if invalid:
