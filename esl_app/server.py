@@ -70,19 +70,17 @@ class ChannelData(Mapping[str, str]):
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self._raw = dict(headers)
 
-    def __getitem__(self, key: str) -> str:
-        value = self._raw[key]
+    def _decoded(self, key: str, value: str) -> str:
         if "%" in value:
             value = self._raw[key] = unquote(value)
         return value
 
+    def __getitem__(self, key: str) -> str:
+        return self._decoded(key, self._raw[key])
+
     def get(self, key: str, default: Any = None) -> Any:
         value = self._raw.get(key)
-        if value is None:
-            return default
-        if "%" in value:
-            value = self._raw[key] = unquote(value)
-        return value
+        return default if value is None else self._decoded(key, value)
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw
@@ -170,14 +168,10 @@ class HotlineSession(OutboundSession):
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return
-        if ctype == "command/reply" and len(msg.headers) > 8:  # the connect reply: the channel's data
-            ev = _event(ChannelData(msg.headers))  # type: ignore[arg-type]
-            ev.data = ev.headers.get("Reply-Text", "")
-            if self._commands_sent:
-                self._commands_sent.pop(0).set(ev)
-            return
         if ctype == "command/reply" or ctype == "api/response":
-            ev = _event(_header_dict(msg.headers))
+            # the connect reply carries the channel's data (a hundred headers): decoded when read
+            headers = ChannelData(msg.headers) if len(msg.headers) > 8 else _header_dict(msg.headers)
+            ev = _event(headers)  # type: ignore[arg-type]
             ev.data = ev.headers.get("Reply-Text", "") if ctype == "command/reply" else msg.text
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)

@@ -299,17 +299,22 @@ def test_registry_rejects_bad_names():
         LookupRegistry().register("Bad-Name", lambda ctx: {})
 
 
-def test_multiset_mode_sets_the_same_variables(config, database):
-    from esl_app.server import variable_apps
-
-    config.set_app = "multiset"
-    c = add_customer("O'Brien 王", "950009", ["13812345678"], tier="gold")
+def _gold_caller_in_mode(config, database, set_app: str, name: str):
+    """A gold customer owing 10.00 called in with esl.set_app = ``set_app``: the fake switch's result."""
+    config.set_app = set_app
+    c = add_customer(name, "950009", ["13812345678"], tier="gold")
     add_bill(c, "10.00", 5)
     running = RunningServer(config, database)
     try:
-        result = running.call("13812345678", {"hotline_lookup": "customer,arrears"})
+        return running.call("13812345678", {"hotline_lookup": "customer,arrears"})
     finally:
         running.close()
+
+
+def test_multiset_mode_sets_the_same_variables(config, database):
+    from esl_app.server import variable_apps
+
+    result = _gold_caller_in_mode(config, database, "multiset", "O'Brien 王")
     v = result.variables
     assert v["hotline_customer_name"] == "O'Brien 王"  # a quote cannot ride in multiset: set on its own
     assert (v["cc_base_score"], v["hotline_arrears_amount"], v["hotline_lookup_status"]) == ("2000", "10.00", "ok")
@@ -322,14 +327,7 @@ def test_multiset_mode_sets_the_same_variables(config, database):
 def test_api_mode_sends_odd_values_by_set_and_the_rest_with_exit(config, database):
     """esl.set_app: api - one uuid_setvar_multi in the same write as exit; a value its splitter
     would alter (a quote, a ';', spaces at the ends) is set on its own first."""
-    config.set_app = "api"
-    c = add_customer("O'Brien; 王", "950009", ["13812345678"], tier="gold")
-    add_bill(c, "10.00", 5)
-    running = RunningServer(config, database)
-    try:
-        result = running.call("13812345678", {"hotline_lookup": "customer,arrears"})
-    finally:
-        running.close()
+    result = _gold_caller_in_mode(config, database, "api", "O'Brien; 王")
     v = result.variables
     assert v["hotline_customer_name"] == "O'Brien; 王"
     assert (v["cc_base_score"], v["hotline_arrears_amount"], v["hotline_lookup_status"]) == ("2000", "10.00", "ok")
