@@ -9,6 +9,8 @@ choose 2.0 s, wrong 1.0 s, bye 1.5 s) so every time below can be worked out by h
 from __future__ import annotations
 
 import json
+import multiprocessing
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fsgen.sim.batch import MIN_SCRIPTS, default_jobs, replay_scripts
 from fsgen.sim.cli import replay as replay_cmd
 from fsgen.sim.replay import Rig, check_script, replay_script
 from fsgen.sim.script import load_scripts, scripts_from_text
@@ -319,6 +322,58 @@ def test_replay_command_exit_codes_and_outputs(flows: Path, tmp_path: Path) -> N
     records = [json.loads(line) for line in res.stdout.splitlines()]
     assert records[0]["event"] == "meta" and records[0]["call"] == "two hangs up"
     assert {"route", "playback_start", "dtmf", "hangup"} <= {r["event"] for r in records}
+
+
+MANY = [
+    "call: two hangs up\nflow: mini\nsteps:\n  - {press: '2', during: choose}\nexpect: {heard: [hello, choose, bye]}\n",
+    "call: wrong key twice\nflow: mini\nsteps:\n  - {press: '9', during: choose}\n  - {press: '8', during: choose}\n",
+    "call: silence\nflow: mini\n",
+    "call: expects the wrong cause\nflow: mini\nexpect: {hangup: USER_BUSY}\n",
+    "call: hangs up early\nflow: mini\nsteps:\n  - wait: 1\n  - hangup\n",
+]
+VIP = ("call: vip {n}\nflow: mini\nlookups:\n  customer: {{hotline_customer_tier: platinum, hotline_customer_id: c{n}}}\n"
+       "parties:\n  agents:\n    user/2001: {{answers_after: 2, talks: 5}}\n"
+       "steps:\n  - press: '1'\n    during: hello\nexpect:\n  bridged_to: user/2001\n")
+
+
+def _normalized(text: str) -> str:
+    return re.sub(r"hotline-replay-[A-Za-z0-9_]+", "WORKDIR", text)
+
+
+def test_several_processes_print_what_one_process_prints(flows: Path, tmp_path: Path) -> None:
+    paths = []
+    for i, text in enumerate(MANY * 3):
+        paths.append(tmp_path / f"s{i:02d}.yaml")
+        paths[-1].write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    for extra in ([], ["--trace", "json"]):
+        one = runner.invoke(replay_cmd, [*extra, "--jobs", "1", str(flows), *map(str, paths)])
+        three = runner.invoke(replay_cmd, [*extra, "--jobs", "3", str(flows), *map(str, paths)])
+        assert one.exit_code == three.exit_code == 1, three.output
+        assert "15 calls: 12 passed, 3 failed" in (one.stderr if extra else one.stdout)
+        assert _normalized(three.stdout) == _normalized(one.stdout)
+        assert three.stderr == one.stderr
+    assert one.stdout.count('"event": "meta"') == 15
+
+
+def test_workers_answer_lookups_with_stubs_of_their_own(rig: Rig) -> None:
+    first = run(rig, VIP.format(n=0))          # the parent's stub is listening now
+    assert first.ok, first.transcript
+    scripts = [scripts_from_text(VIP.format(n=n), f"vip{n}.yaml")[0][0] for n in range(1, 7)]
+    results = list(replay_scripts(rig, scripts, jobs=2))
+    assert [r.title for r in results] == [f"vip {n}" for n in range(1, 7)]
+    assert all(r.ok for r in results), [r.transcript for r in results if not r.ok]
+    assert all(f"hotline_customer_id=c{n}" in r.transcript for n, r in enumerate(results, 1))  # its own answers
+    assert rig.stub().hops[-1].lookups == ["customer"]
+    assert run(rig, VIP.format(n=7)).ok          # and the parent's still answers
+
+
+def test_default_jobs_one_per_core_only_when_there_are_enough_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_jobs(MIN_SCRIPTS - 1) == 1
+    assert default_jobs(MIN_SCRIPTS) == (2 if "fork" in multiprocessing.get_all_start_methods() else 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_jobs(1000) in (1, 8)
 
 
 def test_replay_a_compiled_conf_dir(flows: Path, tmp_path: Path) -> None:

@@ -35,6 +35,9 @@ EXIT_BAD_INPUT = 2
 @click.option("--esl-port", type=int, default=None,
               help="Scripts with 'esl_app: live': the port your esl_app listens on (127.0.0.1).")
 @click.option("-q", "--quiet", is_flag=True, help="Transcripts of failed calls only.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes replaying scripts at once (default: one per core, from 24 scripts up). "
+                   "The output is the same, in script order.")
 @click.option("--sounds-dir", type=click.Path(file_okay=False), default=None,
               help="Reference case: folder behind $${ref_sounds} (default: CASE_DIR/../sounds).")
 @click.option("--conf", "conf_dir", type=click.Path(file_okay=False), default=None,
@@ -45,14 +48,14 @@ EXIT_BAD_INPUT = 2
 @click.option("--max-seconds", type=float, default=600.0, show_default=True,
               help="Reference case: virtual seconds after which calls still up are hung up.")
 def replay(sources: tuple[Path, ...], trace_format: str | None, recordings: Path | None, text_prompts: str,
-           esl_port: int | None, quiet: bool, sounds_dir: str | None, conf_dir: str | None,
+           esl_port: int | None, quiet: bool, jobs: int | None, sounds_dir: str | None, conf_dir: str | None,
            missing_prompt_seconds: float | None, max_seconds: float) -> None:
     """Replay call scripts on compiled flows (or a reference case folder) on the simulator."""
     if len(sources) == 1 and (sources[0] / "call.json").is_file():
         _replay_case(sources[0], sounds_dir, conf_dir, missing_prompt_seconds, max_seconds)
         return
     sys.exit(_replay_scripts(list(sources), trace_format, recordings, text_prompts, esl_port, quiet,
-                             2.0 if missing_prompt_seconds is None else missing_prompt_seconds))
+                             2.0 if missing_prompt_seconds is None else missing_prompt_seconds, jobs))
 
 
 def _replay_case(case_dir: Path, sounds_dir: str | None, conf_dir: str | None,
@@ -71,9 +74,10 @@ def _replay_case(case_dir: Path, sounds_dir: str | None, conf_dir: str | None,
 
 
 def _replay_scripts(sources: list[Path], trace_format: str | None, recordings: Path | None, text_prompts: str,
-                    esl_port: int | None, quiet: bool, prompt_seconds: float) -> int:
+                    esl_port: int | None, quiet: bool, prompt_seconds: float, jobs: int | None = None) -> int:
     from ..errors import Loc, Problem
-    from .replay import Rig, check_script, replay_script, split_sources
+    from .batch import replay_scripts
+    from .replay import Rig, check_script, split_sources
     from .script import CallScript, load_scripts
 
     flow_sources, script_files, problems = split_sources(sources)
@@ -100,16 +104,15 @@ def _replay_scripts(sources: list[Path], trace_format: str | None, recordings: P
         if problems:
             return _bad(problems)
         failed = 0
-        for script in scripts:
-            result = replay_script(rig, script, esl_port=esl_port)
-            if trace_format == "json":
-                result.run.sim.trace.dump(sys.stdout)
+        for result in replay_scripts(rig, scripts, jobs=jobs, esl_port=esl_port, trace=trace_format == "json"):
+            if result.trace_jsonl is not None:
+                sys.stdout.write(result.trace_jsonl)
             elif not quiet or not result.ok:
                 click.echo(result.transcript)
             if not result.ok:
                 failed += 1
                 if trace_format == "json":
-                    click.echo(f"FAIL {script.title} ({script.file})\n{result.report()}", err=True)
+                    click.echo(f"FAIL {result.title} ({result.file})\n{result.report}", err=True)
     n = len(scripts)
     summary = f"{n} call{'s' if n != 1 else ''}: {n - failed} passed" + (f", {failed} failed" if failed else "")
     click.echo(summary, err=trace_format == "json")
