@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fsgen.sim import batch
 from fsgen.sim.batch import MIN_SCRIPTS, default_jobs, replay_scripts
 from fsgen.sim.cli import replay as replay_cmd
 from fsgen.sim.replay import Rig, check_script, replay_script
@@ -366,6 +368,20 @@ def test_workers_answer_lookups_with_stubs_of_their_own(rig: Rig) -> None:
     assert all(f"hotline_customer_id=c{n}" in r.transcript for n, r in enumerate(results, 1))  # its own answers
     assert rig.stub().hops[-1].lookups == ["customer"]
     assert run(rig, VIP.format(n=7)).ok          # and the parent's still answers
+
+
+def test_a_worker_that_dies_ends_the_replay_with_an_error(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = batch.replay_one
+
+    def dies_on_the_third(rig: Rig, script, **kwargs):
+        if script.title == "vip 3":
+            os._exit(9)  # as the kernel's OOM killer would end it: no exception, no result
+        return real(rig, script, **kwargs)
+
+    monkeypatch.setattr(batch, "replay_one", dies_on_the_third)  # the workers fork with it
+    scripts = [scripts_from_text(VIP.format(n=n), f"vip{n}.yaml")[0][0] for n in range(1, 7)]
+    with pytest.raises(batch.WorkerDied, match="--jobs 1"):
+        list(replay_scripts(rig, scripts, jobs=2))
 
 
 def test_default_jobs_one_per_core_only_when_there_are_enough_scripts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,8 @@ import io
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from .replay import Rig, replay_script
@@ -26,6 +28,10 @@ from .script import CallScript
 
 #: below this many scripts one process is faster than starting workers
 MIN_SCRIPTS = 24
+
+
+class WorkerDied(Exception):
+    """A worker process ended without sending its results back."""
 
 
 @dataclass
@@ -93,10 +99,16 @@ def replay_scripts(rig: Rig, scripts: Sequence[CallScript], *, jobs: int | None 
     # collector from touching (and so copying) every inherited page.
     gc.freeze()
     try:
-        ctx = multiprocessing.get_context("fork")
         chunk = max(1, min(4, len(scripts) // (jobs * 8)))
-        with ctx.Pool(jobs, initializer=_start_worker) as pool:
-            yield from pool.imap(_replay_index, range(len(scripts)), chunksize=chunk)
+        # concurrent.futures rather than multiprocessing.Pool: a worker that dies (killed, out of
+        # memory) ends the replay with an error instead of leaving it waiting forever.
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_start_worker) as pool:
+            try:
+                yield from pool.map(_replay_index, range(len(scripts)), chunksize=chunk)
+            except BrokenProcessPool as exc:
+                raise WorkerDied("a replay worker process died; replay with --jobs 1 to see which "
+                                 "script it was on") from exc
     finally:
         gc.unfreeze()
         _job = None

@@ -76,7 +76,7 @@ def _replay_case(case_dir: Path, sounds_dir: str | None, conf_dir: str | None,
 def _replay_scripts(sources: list[Path], trace_format: str | None, recordings: Path | None, text_prompts: str,
                     esl_port: int | None, quiet: bool, prompt_seconds: float, jobs: int | None = None) -> int:
     from ..errors import Loc, Problem
-    from .batch import replay_scripts
+    from .batch import WorkerDied, replay_scripts
     from .replay import Rig, check_script, split_sources
     from .script import CallScript, load_scripts
 
@@ -104,15 +104,19 @@ def _replay_scripts(sources: list[Path], trace_format: str | None, recordings: P
         if problems:
             return _bad(problems)
         failed = 0
-        for result in replay_scripts(rig, scripts, jobs=jobs, esl_port=esl_port, trace=trace_format == "json"):
-            if result.trace_jsonl is not None:
-                sys.stdout.write(result.trace_jsonl)
-            elif not quiet or not result.ok:
-                click.echo(result.transcript)
-            if not result.ok:
-                failed += 1
-                if trace_format == "json":
-                    click.echo(f"FAIL {result.title} ({result.file})\n{result.report}", err=True)
+        try:
+            for result in replay_scripts(rig, scripts, jobs=jobs, esl_port=esl_port, trace=trace_format == "json"):
+                if result.trace_jsonl is not None:
+                    sys.stdout.write(result.trace_jsonl)
+                elif not quiet or not result.ok:
+                    click.echo(result.transcript)
+                if not result.ok:
+                    failed += 1
+                    if trace_format == "json":
+                        click.echo(f"FAIL {result.title} ({result.file})\n{result.report}", err=True)
+        except WorkerDied as exc:
+            click.echo(f"error: {exc}", err=True)
+            return EXIT_FAILED
     n = len(scripts)
     summary = f"{n} call{'s' if n != 1 else ''}: {n - failed} passed" + (f", {failed} failed" if failed else "")
     click.echo(summary, err=trace_format == "json")
