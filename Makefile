@@ -26,7 +26,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check fsgen esl_app tests
-	$(BIN)/mypy fsgen
+	$(BIN)/mypy fsgen esl_app
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -287,6 +287,7 @@ def _publish(config: Config, database: Any) -> None:
     from .db import DB_ERRORS
     from .switch import SwitchConnection, SwitchError
 
+    push_errors: tuple[type[BaseException], ...] = (SwitchError, CacheError, *DB_ERRORS)
     queued = outbox_size(database)
     if not queued:
         return
@@ -308,7 +309,7 @@ def _publish(config: Config, database: Any) -> None:
         while (done := drain_outbox(conn, database, config)) > 0:
             pushed += done
         click.echo(f"switch cache updated: {pushed} numbers")
-    except (SwitchError, CacheError, *DB_ERRORS) as exc:
+    except push_errors as exc:
         click.echo(f"esl-app: switch cache not updated now ({exc}); the numbers stay in the outbox for "
                    "esl-app serve", err=True)
     finally:
