@@ -23,6 +23,20 @@ SCHEMA_VERSION = 3
 DB_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError)
 
 
+class WritingSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose transactions take the write lock when they begin (``BEGIN IMMEDIATE``).
+
+    A change reads, then writes (find the customer, update the tier). Begun the default way, its
+    read snapshot cannot become a write once another connection - ``esl-app serve`` writing a
+    call record - has committed meanwhile: SQLite then fails the write at once with "database is
+    locked", without waiting out the busy timeout. Taken at BEGIN, the lock is waited for like any
+    other, and the change goes through.
+    """
+
+    def begin(self, lock_type: str | None = None) -> None:
+        super().begin(lock_type or "IMMEDIATE")
+
+
 class DatabaseURLError(ValueError):
     """A database URL esl_app cannot use; the message says what to write instead."""
 
@@ -49,7 +63,7 @@ def open_database(url: str, *, query_timeout_ms: int = 2000, bind: bool = True) 
             raise DatabaseURLError(f"{describe_url(url)}: write sqlite:///relative/path.db or sqlite:////abs/path.db")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db: peewee.Database = peewee.SqliteDatabase(
+        db: peewee.Database = WritingSqliteDatabase(
             path,
             pragmas={
                 "journal_mode": "wal",
