@@ -644,13 +644,14 @@ class CallCenter:
         return next((t for t in self.tiers if t.queue == queue and t.agent == agent), None)
 
     def agent_add(self, name: str, atype: str) -> str:
-        canon = _canon(atype, AGENT_TYPES)
-        if canon is None:
+        # the type, status and state columns hold what was given (cc_agent_add/cc_agent_update store
+        # '%q' of the value after a case-insensitive check): the dispatcher's SQL compares them exactly
+        if _canon(atype, AGENT_TYPES) is None:
             return "-ERR Agent type invalid!"
         if name in self.agents:
             return "exists"
-        self.agents[name] = _row(Agent, dict(_AGENT_DEFAULTS, name=name, type=canon))
-        custom_event(self.sim, SUBCLASS, {"CC-Agent": name, "CC-Agent-Type": canon, "CC-Action": "agent-add"})
+        self.agents[name] = _row(Agent, dict(_AGENT_DEFAULTS, name=name, type=atype))
+        custom_event(self.sim, SUBCLASS, {"CC-Agent": name, "CC-Agent-Type": atype, "CC-Action": "agent-add"})
         return "+OK"
 
     def agent_del(self, name: str) -> None:
@@ -668,13 +669,13 @@ class CallCenter:
             if status is None:
                 return "-ERR Invalid Agent Status!"
             if status == "Available":
-                if agent.status != status:
-                    agent.status, agent.last_status_change = status, now
+                if agent.status != value:      # ... WHERE NOT status = '<value>'
+                    agent.status, agent.last_status_change = value, now
                     if self.stamped is not None:
                         self.stamped.add(name)
                     agent.talk_time = agent.calls_answered = agent.no_answer_count = 0
             else:
-                agent.status, agent.last_status_change = status, now
+                agent.status, agent.last_status_change = value, now
                 if self.stamped is not None:
                     self.stamped.add(name)
                 for m in self.members:
@@ -691,7 +692,7 @@ class CallCenter:
             if key == "state_if_waiting" and (
                     agent.state != "Waiting" or agent.status not in ("Available", "Available (On Demand)")):
                 return "-ERR Agent not found!"
-            agent.state = state
+            agent.state = value
             if state == "Receiving":
                 agent.last_offered_call = now
             custom_event(self.sim, SUBCLASS, {"CC-Agent": name, "CC-Action": "agent-state-change",
@@ -703,10 +704,9 @@ class CallCenter:
             custom_event(self.sim, SUBCLASS, {"CC-Agent": name, "CC-Action": "agent-contact-change",
                                               "CC-Agent-Contact": value})
         elif key == "type":
-            canon = _canon(value, AGENT_TYPES)
-            if canon is None:
+            if _canon(value, AGENT_TYPES) is None:
                 return "-ERR Invalid Agent Type!"
-            agent.type = canon
+            agent.type = value
         elif key in ("ready_time", "busy_delay_time", "reject_delay_time", "no_answer_delay_time",
                      "max_no_answer", "wrap_up_time"):
             setattr(agent, key, _int(value, 0))
@@ -747,10 +747,9 @@ class CallCenter:
             return "-ERR Queue not found!"
         key = key.lower()
         if key == "state":
-            tstate = _canon(value, TIER_STATES)
-            if tstate is None:
+            if _canon(value, TIER_STATES) is None:
                 return "-ERR Invalid Tier State!"
-            tier.state = tstate
+            tier.state = value
         elif key == "level":
             tier.level = _int(value, 0)
         elif key == "position":
@@ -952,9 +951,9 @@ class CallCenter:
                 else:
                     break
             available += 1
-            if (t.state not in ("No Answer", "Ready") or agent.state != "Waiting"
+            if (t.state.lower() not in ("no answer", "ready") or agent.state.lower() != "waiting"
                     or not agent.last_bridge_end < now - agent.wrap_up_time or not agent.ready_time <= now
-                    or agent.status == "On Break"
+                    or agent.status.lower() == "on break"
                     or (queue.skip_agents_with_external_calls and agent.external_calls_count > 0)):
                 continue
             if agent.instance_id != SELF:
@@ -1019,10 +1018,10 @@ class CallCenter:
                 "CC-Agent-System": h.agent_system, "CC-Member-UUID": m.uuid, "CC-Member-Session-UUID": m.session_uuid,
                 "CC-Member-CID-Name": m.cid_name, "CC-Member-CID-Number": m.cid_number,
                 "CC-Member-DNIS": member_chan.profile.rdnis})
-            if h.agent_type == "callback":
+            if h.agent_type.lower() == "callback":
                 agent_chan, cause, t_called = yield from self._call_agent(h, member_chan)
                 ok = agent_chan is not None
-            elif h.agent_type == "uuid-standby":
+            elif h.agent_type.lower() == "uuid-standby":
                 agent_chan = sim.channels.get(h.agent_uuid) if h.agent_uuid else None
                 if agent_chan is not None and not agent_chan.hungup:
                     for k, v in (("cc_side", "agent"), ("cc_queue", h.queue), ("cc_agent", h.agent),
@@ -1054,7 +1053,7 @@ class CallCenter:
                 elif t.queue != h.queue and t.state == "Standby":
                     t.state = "Ready"
         if h.agent in self.agents:
-            if h.agent_status == "Available (On Demand)" and bridged:
+            if h.agent_status.lower() == "available (on demand)" and bridged:
                 self.agent_update("state", "Idle", h.agent)
             else:
                 self.agent_update("state", "Waiting", h.agent)
@@ -1168,7 +1167,7 @@ class CallCenter:
         member_chan.post("cc_connect_done")
         if ok:   # wait until the agent hangs up, noticed on the thread's 0.1 s poll
             started = sim.engine.now
-            while not agent_chan.hungup and (h.agent_type != "uuid-standby" or agent_chan.bridged is not None):
+            while not agent_chan.hungup and (h.agent_type.lower() != "uuid-standby" or agent_chan.bridged is not None):
                 yield Wait(("hangup", "cc_unbridged"), channels=(agent_chan,))
             polls = math.ceil((sim.engine.now - started) / AGENT_POLL - 1e-9)
             yield Sleep(max(started + polls * AGENT_POLL - sim.engine.now, 0.0))
@@ -1186,7 +1185,7 @@ class CallCenter:
                 member_chan.set_var("cc_queue_terminated_epoch", str(now))
             agent = self.agents.get(h.agent)
             if agent is not None:
-                if h.agent_type != "uuid-standby":
+                if h.agent_type.lower() != "uuid-standby":
                     agent.uuid = ""
                 agent.talk_time += now - agent.last_bridge_start
                 agent.last_bridge_end = now

@@ -1,0 +1,45 @@
+"""mod_callcenter audit: behaviours pinned against FreeSWITCH's mod_callcenter.c (master).
+
+Each test names the C function whose behaviour it asserts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsgen.sim.apps.callcenter import module
+from tests.test_sim_callcenter import agent, cc_events, make_sim, results, run_calls, sounds
+
+__all__ = ["sounds"]   # the fixture, used by name
+
+
+def test_agent_status_is_stored_verbatim_and_only_exact_statuses_get_calls(tmp_path: Path, sounds: Path) -> None:
+    # cc_agent_update() stores the status as given ('%q', value) after a case-insensitive check;
+    # the dispatcher's agents query (members_callback) selects agents.status = 'Available' (SQL '='
+    # is case-sensitive), so an agent set "available" is never offered a call
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "3"},
+                   agents=[agent("agent1", status="available")], tiers=[("agent1", 1, 1)],
+                   parties={"agent1": {"ring": 0.5, "talk": 1.0}})
+    assert sim.api("callcenter_config agent get status agent1") == "available"
+    assert sim.api("callcenter_config queue count agents q1@default Available") == "0\n"
+    run_calls(sim, [(0.0, "2000", {})])
+    assert cc_events(sim, "agent-offering") == []
+    assert results(sim)["2000"]["reason"] == "TIMEOUT"
+
+
+def test_agent_set_exact_status_is_offered(tmp_path: Path, sounds: Path) -> None:
+    # the same agent set to the exact "Available" is selected by members_callback's query
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "6"},
+                   agents=[agent("agent1", status="available")], tiers=[("agent1", 1, 1)],
+                   parties={"agent1": {"ring": 0.5, "talk": 1.0}})
+    run_calls(sim, [(0.0, "2000", {})], api=[(1.0, "callcenter_config agent set status agent1 Available")])
+    assert [e["agent"] for e in cc_events(sim, "agent-offering")] == ["agent1"]
+    assert results(sim)["2000"]["cause"] == "answered"
+
+
+def test_agent_type_is_stored_as_given(tmp_path: Path, sounds: Path) -> None:
+    # cc_agent_add() inserts the type as given ('%q', type) after a case-insensitive check
+    sim = make_sim(tmp_path, sounds)
+    assert sim.api("callcenter_config agent add agent7 Callback") == "+OK\n"
+    row = sim.api("callcenter_config agent list agent7").splitlines()[1]
+    assert row.startswith("agent7|single_box||Callback|")
+    assert module(sim).agents["agent7"].type == "Callback"
