@@ -43,3 +43,25 @@ def test_agent_type_is_stored_as_given(tmp_path: Path, sounds: Path) -> None:
     row = sim.api("callcenter_config agent list agent7").splitlines()[1]
     assert row.startswith("agent7|single_box||Callback|")
     assert module(sim).agents["agent7"].type == "Callback"
+
+
+def test_no_agent_timeout_overrides_a_timeout_reached_in_the_same_member_tick(tmp_path: Path, sounds: Path) -> None:
+    # cc_member_thread_run checks max-wait-time first, then max-wait-time-with-no-agent, and each
+    # sets m->member_cancel_reason: when both are reached in the same 0.5 s tick, the later one
+    # (NO_AGENT_TIMEOUT) is what callcenter_function reports
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "3", "max-wait-time-with-no-agent": "1",
+                                             "max-wait-time-with-no-agent-time-reached": "2"},
+                   agents=[agent("agent1", status="Logged Out")], tiers=[("agent1", 1, 1)])
+    run_calls(sim, [(0.3, "2000", {})])
+    res = results(sim)["2000"]
+    assert (res["cause"], res["reason"]) == ("cancel", "NO_AGENT_TIMEOUT")
+    assert 3.2 <= res["t"] <= 3.4    # the tick at join + 3.0 s: both limits reached together
+    assert cc_events(sim, "member-queue-end")[0]["cancel_reason"] == "NO_AGENT_TIMEOUT"
+
+
+def test_timeout_alone_still_reports_timeout(tmp_path: Path, sounds: Path) -> None:
+    # the no-agent limit (1 + 5 s grace) is not reached at the max-wait-time tick: TIMEOUT
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "3", "max-wait-time-with-no-agent": "1"},
+                   agents=[agent("agent1", status="Logged Out")], tiers=[("agent1", 1, 1)])
+    run_calls(sim, [(0.3, "2000", {})])
+    assert results(sim)["2000"]["reason"] == "TIMEOUT"

@@ -1290,8 +1290,9 @@ class CallCenter:
         return None
 
     def _cancel(self, m: Member, chan: Channel, reason: str) -> None:
-        if m.cancel_reason == "NONE":
-            m.cancel_reason = reason
+        """m->member_cancel_reason = reason + CF_BREAK: cc_member_thread_run overwrites the reason, so
+        a NO_AGENT_TIMEOUT found after a TIMEOUT in the same tick is the one reported."""
+        m.cancel_reason = reason
         chan.post("cc_break")
 
     # ---- the member's application ----------------------------------------------------------------
