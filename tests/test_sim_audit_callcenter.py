@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsgen.sim.apps.callcenter import module
+from fsgen.sim.refcase import place_call
+from fsgen.sim.testing import projection
 from tests.test_sim_callcenter import agent, cc_events, make_sim, results, run_calls, sounds
 
 __all__ = ["sounds"]   # the fixture, used by name
@@ -65,3 +67,48 @@ def test_timeout_alone_still_reports_timeout(tmp_path: Path, sounds: Path) -> No
                    agents=[agent("agent1", status="Logged Out")], tiers=[("agent1", 1, 1)])
     run_calls(sim, [(0.3, "2000", {})])
     assert results(sim)["2000"]["reason"] == "TIMEOUT"
+
+
+def test_missing_moh_file_keeps_the_caller_waiting_without_exit_keys(tmp_path: Path, sounds: Path) -> None:
+    # callcenter_function: switch_ivr_play_file returns SWITCH_STATUS_NOTFOUND for a file it cannot
+    # open; the "Couldn't play file ... continuing wait with no audio" branch only matches
+    # SWITCH_STATUS_FALSE, so the loop calls play_file again and again: the caller hears nothing,
+    # no DTMF is read (cc_exit_keys does nothing) and only the member thread's limits end the wait
+    sim = make_sim(tmp_path, sounds, params={"moh-sound": "$${ref_sounds}/missing.wav", "max-wait-time": "4"},
+                   agents=[agent("agent1", status="On Break")], tiers=[("agent1", 1, 1)])
+    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X", "set": {"cc_exit_keys": "#"},
+            "dtmf": [{"at": 1.0, "digit": "#"}]}
+    place_call(sim, spec, 60, None)
+    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    res = results(sim)["2000"]
+    assert (res["cause"], res["reason"], res["key"]) == ("cancel", "TIMEOUT", "")
+    assert 3.5 <= res["t"] <= 4.6
+    assert not [p for p in projection(sim) if p[0].startswith("playback")]
+
+
+def test_no_moh_at_all_waits_silently_and_honours_exit_keys(tmp_path: Path, sounds: Path) -> None:
+    # no moh-sound (queue->moh NULL): callcenter_function waits in switch_ivr_collect_digits_callback,
+    # whose moh_on_dtmf callback ends the wait on a cc_exit_keys digit
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "4"},
+                   agents=[agent("agent1", status="On Break")], tiers=[("agent1", 1, 1)])
+    q = module(sim).get_queue("q1@default")
+    assert q is not None
+    q.moh_sound = None
+    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X", "set": {"cc_exit_keys": "#"},
+            "dtmf": [{"at": 1.0, "digit": "#"}]}
+    place_call(sim, spec, 60, None)
+    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    res = results(sim)["2000"]
+    assert (res["cause"], res["reason"], res["key"]) == ("cancel", "EXIT_WITH_KEY", "#")
+
+
+def test_missing_moh_file_caller_hangup_ends_the_wait(tmp_path: Path, sounds: Path) -> None:
+    # callcenter_function leaves its loop when the channel is no longer ready: member-queue-end
+    # Cancel/BREAK_OUT at the caller's hangup
+    sim = make_sim(tmp_path, sounds, params={"moh-sound": "$${ref_sounds}/missing.wav"},
+                   agents=[agent("agent1", status="On Break")], tiers=[("agent1", 1, 1)])
+    place_call(sim, {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X"}, 60, "&sleep(2000)")
+    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    (end,) = cc_events(sim, "member-queue-end")
+    assert (end["cause"], end["cancel_reason"]) == ("Cancel", "BREAK_OUT")
+    assert 1.9 <= end["t"] <= 2.2

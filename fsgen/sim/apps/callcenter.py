@@ -1342,17 +1342,21 @@ class CallCenter:
         self.kick()
         moh = chan.var("cc_moh_override") or queue.moh_sound
         moh = chan.expand(moh) if moh else None
-        moh_valid = True
+        moh_missing = False
         try:
             while chan.ready:
                 if m.cancel_reason != "NONE" or m.agent_chan is not None:
                     break
                 exit_keys = chan.var("cc_exit_keys") or ""
-                if moh_valid and moh:
+                if moh_missing:
+                    yield from _wait_unheard(chan, m)
+                    digit = ""
+                elif moh:
                     how, digit = yield from _play_moh(chan, moh, m, exit_keys)
-                    if how == "notfound":
-                        self._log("WARNING", f"Couldn't play file '{moh}', continuing wait with no audio", chan=chan)
-                        moh_valid = False
+                    # switch_ivr_play_file returns SWITCH_STATUS_NOTFOUND, which the "Couldn't play
+                    # file, continuing wait with no audio" branch (SWITCH_STATUS_FALSE) never matches:
+                    # callcenter_function retries play_file every 1 ms, reading no DTMF
+                    moh_missing = how == "notfound"
                 else:
                     how, digit = yield from _wait_silently(chan, m, exit_keys)
                 if digit:
@@ -1528,6 +1532,14 @@ def _wait_silently(chan: Channel, m: Member, exit_keys: str) -> Generator[Any, A
         w = yield Wait(("dtmf", "break", "cc_break", "cc_agent_found"))
         if w.kind == "break":
             return "break", ""
+
+
+def _wait_unheard(chan: Channel, m: Member) -> Generator[Any, Any, None]:
+    """callcenter_function's loop over a moh file that cannot be opened: switch_ivr_play_file fails
+    before it reads anything, so the caller hears nothing, DTMF stays queued (no exit keys) and only
+    the member thread (cancel reason) or the agent thread (agent found) ends the wait."""
+    while chan.ready and m.cancel_reason == "NONE" and m.agent_chan is None:
+        yield Wait(("cc_break", "cc_agent_found"))
 
 
 def _exit_digit(chan: Channel, exit_keys: str) -> str:
