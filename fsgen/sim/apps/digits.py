@@ -19,6 +19,21 @@ class ReadResult:
     digits: str
 
 
+#: mod_dptools' read and play_and_get_digits hand switch_ivr_read a 128-byte digit buffer
+DIGIT_BUFFER = 128
+
+
+def atoi(s: str | None) -> int:
+    """C's atoi: leading blanks, an optional sign, then as many digits as there are (else 0)."""
+    if not s:
+        return 0
+    m = _ATOI.match(s)
+    return int(m.group(0)) if m else 0
+
+
+_ATOI = re.compile(r"[ \t\n\r\f\v]*[-+]?\d+")
+
+
 def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: str | None,
                 var_name: str | None, timeout_ms: int, terminators: str | None,
                 digit_timeout_ms: int) -> Generator[Any, Any, ReadResult]:
@@ -31,6 +46,9 @@ def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: str | N
     chan.set_var("read_result", None)
     if var_name:
         chan.set_var(var_name, None)
+    if (min_digits and DIGIT_BUFFER < min_digits) or DIGIT_BUFFER < max_digits:
+        chan.sim.trace.add(chan, "log", level="ERR", text="Buffer too small!")
+        return ReadResult("failure", "")
     chan.pre_answer()
     buf = ""
     status = "success"
@@ -43,7 +61,14 @@ def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: str | N
     if not chan.ready:
         return ReadResult("failure", buf)
     terminator = ""
-    if (min_digits and len(buf) < min_digits) or len(buf) < max_digits:
+    if ((min_digits and len(buf) < min_digits) or len(buf) < max_digits) and terms:
+        # switch_ivr_collect_digits_count looks for a terminator in what the buffer already holds
+        # (the digit that cut the prompt) before waiting for more
+        chars = _term_chars(terms)
+        cut = next((i for i, c in enumerate(buf) if c in chars), -1)
+        if cut >= 0:
+            buf, terminator = buf[:cut], buf[cut]
+    if not terminator and ((min_digits and len(buf) < min_digits) or len(buf) < max_digits):
         col = yield from media.collect_digits(
             chan, buf, max_digits, _term_chars(terms),
             (digit_timeout_ms if buf else timeout_ms) / 1000.0, digit_timeout_ms / 1000.0, 0.0)
@@ -73,13 +98,6 @@ def _term_chars(terms: str) -> str:
     return "".join(c for i, c in enumerate(terms) if not (c in "+x" and i + 1 < len(terms)))
 
 
-def _int(s: str | None, default: int) -> int:
-    try:
-        return int(s) if s is not None and s != "" else default
-    except ValueError:
-        return default
-
-
 @application("play_and_get_digits")
 def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
     """``<min> <max> <tries> <timeout> <terminators> <file> <invalid_file> [<var_name> [<regexp>
@@ -90,14 +108,14 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
         chan.sim.trace.error(chan, "bad_argument", "play_and_get_digits: no arguments specified")
         return
     arg = (lambda i: argv[i] if len(argv) > i else None)
-    min_digits = max(_int(argv[0], 0), 0)
-    max_digits = max(_int(arg(1), 0), min_digits)
-    tries = _int(arg(2), 0)
-    timeout = max(_int(arg(3), 1000), 1000)
+    min_digits = max(atoi(argv[0]), 0)
+    max_digits = max(atoi(arg(1)), min_digits)
+    tries = atoi(arg(2)) % (1 << 32)   # handed on as uint32_t: -1 is 4294967295 tries
+    timeout = max(atoi(arg(3)) if len(argv) > 3 else 1000, 1000)
     terminators = arg(4) or "#"
     prompt, invalid = arg(5), arg(6)
     var_name, regex = arg(7), arg(8)
-    digit_timeout = _int(arg(9), 0)
+    digit_timeout = max(atoi(arg(9)), 0)    # switch_atoui
     on_failure = arg(10)
     if regex and var_name:
         chan.set_var(var_name + "_invalid", None)
@@ -126,8 +144,9 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
         tries -= 1
     if on_failure and chan.ready:
         target = separate(on_failure, maxparts=4)
+        shown = (target + ["(null)"] * 3)[:3]
         chan.sim.trace.add(chan, "log", level="WARNING",
-                           text="PAGD failure! Transfer to: {}".format(" / ".join(target[:3])))
+                           text="PAGD failure! Transfer to: {}".format(" / ".join(shown)))
         chan.transfer(target[0], target[1] if len(target) > 1 else "XML",
                       target[2] if len(target) > 2 else None)
 
@@ -140,8 +159,8 @@ def read(chan: Channel, data: str) -> Generator[Any, Any, None]:
         chan.sim.trace.error(chan, "bad_argument", "read: no arguments specified")
         return
     arg = (lambda i: argv[i] if len(argv) > i else None)
-    min_digits = max(_int(argv[0], 0), 1)
-    max_digits = max(_int(arg(1), 0), min_digits)
-    timeout = max(_int(arg(4), 1000), 1000)
+    min_digits = max(atoi(argv[0]), 1)
+    max_digits = max(atoi(arg(1)), min_digits)
+    timeout = max(atoi(arg(4)) if len(argv) > 4 else 1000, 1000)
     yield from read_digits(chan, min_digits, max_digits, arg(2), arg(3), timeout, arg(5) or "#",
-                           _int(arg(6), 0))
+                           max(atoi(arg(6)), 0))
