@@ -112,3 +112,21 @@ def test_missing_moh_file_caller_hangup_ends_the_wait(tmp_path: Path, sounds: Pa
     (end,) = cc_events(sim, "member-queue-end")
     assert (end["cause"], end["cancel_reason"]) == ("Cancel", "BREAK_OUT")
     assert 1.9 <= end["t"] <= 2.2
+
+
+def test_queue_params_parse_like_switch_xml_config_parse_event(tmp_path: Path, sounds: Path) -> None:
+    # switch_xml_config_parse_event: an INT is atoi() of anything switch_is_number accepts (sign,
+    # digits and dots: "5.5" -> 5, "+4" -> 4, "" -> 0), else the default; a BOOL that is neither
+    # switch_true nor switch_false keeps its default; parameter names are event headers, looked
+    # up case-insensitively
+    sim = make_sim(tmp_path, sounds, params={
+        "max-wait-time": "5.5", "Max-Wait-Time-With-No-Agent": "+4", "discard-abandoned-after": "",
+        "max-wait-time-with-no-agent-time-reached": " 7", "tier-rule-no-agent-no-wait": "maybe",
+        "skip-agents-with-external-calls": "perhaps", "tier-rules-apply": "1.0",
+        "abandoned-resume-allowed": "off"})
+    q = module(sim).get_queue("q1@default")
+    assert q is not None
+    assert (q.max_wait_time, q.max_wait_time_with_no_agent, q.discard_abandoned_after) == (5, 4, 0)
+    assert q.max_wait_time_with_no_agent_time_reached == 5      # " 7" is not a number: default
+    assert (q.tier_rule_no_agent_no_wait, q.skip_agents_with_external_calls) == (True, True)
+    assert (q.tier_rules_apply, q.abandoned_resume_allowed) == (True, False)

@@ -56,7 +56,7 @@ from .. import events as E
 from .. import media
 from ..api import api_command
 from ..bridge import bridge_channels, originate
-from ..channel import is_true, new_uuid
+from ..channel import new_uuid
 from ..engine import TIMEOUT, Hangup, Sleep, Task, Wait
 from . import application
 from .args import separate
@@ -94,6 +94,37 @@ def _canon(value: str, allowed: tuple[str, ...]) -> str | None:
         if a.lower() == value.strip().lower():
             return a
     return None
+
+
+def _is_number(text: str) -> bool:
+    """switch_is_number(): an optional sign, then only digits and dots (the empty string counts)."""
+    body = text[1:] if text[:1] in ("-", "+") else text
+    return all(c == "." or "0" <= c <= "9" for c in body)
+
+
+def atoi(text: str | None) -> int:
+    """C atoi(): leading blanks, an optional sign, the digits that follow; 0 when there are none."""
+    t = (text or "").lstrip(" \t\n\v\f\r")
+    sign = -1 if t[:1] == "-" else 1
+    if t[:1] in ("-", "+"):
+        t = t[1:]
+    n = 0
+    for c in t:
+        if not "0" <= c <= "9":
+            break
+        n = n * 10 + ord(c) - 48
+    return sign * n
+
+
+def _switch_true(value: str) -> bool:
+    v = value.lower()
+    return v in ("yes", "on", "true", "t", "enabled", "active", "allow") or (_is_number(value) and atoi(value) != 0)
+
+
+def _switch_false(value: str) -> bool:
+    v = value.lower()
+    return (v in ("no", "off", "false", "f", "disabled", "inactive", "disallow")
+            or (_is_number(value) and atoi(value) == 0))
 
 
 def _int(text: str | None, default: int = 0) -> int:
@@ -412,11 +443,11 @@ class _Plan:
         for p in settings.findall("param") if settings is not None else []:
             name, value = (p.get("name") or "").lower(), p.get("value", "") or ""
             if name == "truncate-agents-on-load":
-                self.truncate_agents = is_true(value)
+                self.truncate_agents = _switch_true(value)
             elif name == "truncate-tiers-on-load":
-                self.truncate_tiers = is_true(value)
+                self.truncate_tiers = _switch_true(value)
             elif name == "agent-originate-timeout":
-                self.originate_timeout = _int(value, 0) or 60
+                self.originate_timeout = atoi(value) or 60
         queues = cfg.find("queues")
         self.queue_names: list[str] = []
         self.queue_elements: dict[str, XElement] = {}
@@ -461,23 +492,37 @@ def _queue_template(plan: _Plan, el: XElement, name: str) -> tuple[dict[str, Any
         return got
     values = dict(_QUEUE_DEFAULTS, name=name)
     warnings: list[tuple[str, XElement]] = []
+    # switch_xml_config_parse_event: the params become event headers (names compared case-insensitively)
     for p in el.findall("param"):
         pname, value = p.get("name") or "", p.get("value", "") or ""
-        spec = QUEUE_PARAMS.get(pname)
+        spec = QUEUE_PARAMS.get(pname.lower())
         if spec is None:
-            warnings.append((f"queue {name}: unknown parameter {pname!r} ignored", p))
+            text = f"Configuration parameter [{pname}] is unfortunately not valid, you might want to double-check that."
+            warnings.append((text, p))
             continue
         attr, kind = spec
+        default = _QUEUE_DEFAULTS[attr]
         if kind == "int":
-            v = value.strip()
-            if not v.lstrip("-").isdigit() or not 0 <= int(v) <= 86400:
-                text = (f"Invalid value [{value}] for parameter [{pname}], should be between [0] "
-                        f"and [86400], setting default [{_QUEUE_DEFAULTS[attr]}]")
-                warnings.append((text, p))
+            if not _is_number(value):
+                warnings.append((f"Invalid value [{value}] for parameter [{pname}], setting default [{default}]", p))
+                values[attr] = default
                 continue
-            values[attr] = int(v)
+            if not 0 <= atoi(value) <= 86400:
+                text = (f"Invalid value [{value}] for parameter [{pname}], should be between [0] "
+                        f"and [86400], setting default [{default}]")
+                warnings.append((text, p))
+                values[attr] = default
+                continue
+            values[attr] = atoi(value)
         elif kind == "bool":
-            values[attr] = is_true(value)
+            if _switch_true(value):
+                values[attr] = True
+            elif _switch_false(value):
+                values[attr] = False
+            else:
+                text = f"Invalid value [{value}] for parameter [{pname}], setting default [{str(default).lower()}]"
+                warnings.append((text, p))
+                values[attr] = default
         else:
             values[attr] = value
     if _canon(values["agent_no_answer_status"], AGENT_STATUSES) is None:
