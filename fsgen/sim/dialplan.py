@@ -317,6 +317,13 @@ class Hunter:
         else:
             self.extension.actions.append(Action(app, data, src))
 
+    def _time_check(self, el: XElement) -> int:
+        """check_tz() then switch_xml_std_datetime_check() for one condition or regex."""
+        chan = self.chan
+        sim = chan.sim
+        zone, offset = timecond.channel_zone(chan.var("tod_tz_offset"), chan.var("timezone"), sim.tz)
+        return timecond.check(el, sim.wall_time(), zone, sim.tz, offset)
+
     def _field_data(self, fld: str) -> str:
         if "$" in fld:
             return self.chan.expand(fld)
@@ -341,8 +348,7 @@ class Hunter:
         for c in block.conds:
             brk = c.brk
             if c.timed:
-                sim = chan.sim
-                time_match = timecond.check(c.el, sim.wall_time(), sim.zone_for_channel(chan))
+                time_match = self._time_check(c.el)
             else:
                 time_match = -1
             anti = True
@@ -415,7 +421,6 @@ class Hunter:
         passed = failed = 0
         proceed = False
         last_match: re.Match | None = None
-        chan = self.chan
         for xr in c.regexes:
             fld = xr.field
             expression, pat = self._pattern(xr.expr)
@@ -432,7 +437,7 @@ class Hunter:
                     failed += 1
                     if all_ and not xor:
                         break
-            elif not xr.timed or timecond.check(xr.el, chan.sim.wall_time(), chan.sim.zone_for_channel(chan)) == 1:
+            elif not xr.timed or self._time_check(xr.el) == 1:
                 passed += 1
                 proceed = True
                 if not all_ and not xor:

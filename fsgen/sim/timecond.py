@@ -1,195 +1,271 @@
 """Time-of-day attributes of dialplan conditions (switch_xml_std_datetime_check).
 
-Evaluated against the simulator's wall clock; the zone is the ``tod_tz_offset`` channel
-variable (whole hours) if numeric, else the ``timezone`` variable (an IANA name), else the
-simulator's local zone (FreeSWITCH's process zone; UTC on the reference rig).
+Evaluated against the simulator's wall clock.  The zone comes from check_tz() of
+mod_dialplan_xml: the ``tod_tz_offset`` channel variable (whole hours) when it is a number
+as switch_is_number() sees it, else the ``timezone`` variable (an IANA name), else the
+process zone (UTC on the reference rig).  Two attributes ignore the channel's zone, as in
+FreeSWITCH: ``dst`` looks at the process zone's daylight saving time, and ``date-time``
+bounds are read as process-local times (switch_str_time).
+
+The list syntaxes are FreeSWITCH's own parsers (switch_utils.c), quirks included:
+switch_number_cmp (strtol walk: ``N``, ``A-B``, comma lists, reversed ranges wrap),
+switch_dow_cmp (tokens ``1``-``7`` or three-letter day names), switch_tod_cmp
+(``H:M[:S]-H:M[:S]`` pieces, both ends included) and switch_fulldate_cmp (``start~end``
+pieces, end excluded, a piece it cannot parse ends the list).
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta, timezone, tzinfo
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from .xmltree import XElement
 
 TIME_ATTRS = ("date-time", "year", "yday", "mon", "mday", "week", "mweek", "wday", "hour",
               "minute", "minute-of-day", "time-of-day", "tz-offset", "dst")
 
-_DOW = {"sun": 1, "mon": 2, "tue": 3, "wed": 4, "thu": 5, "fri": 6, "sat": 7}
+_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_DIGITS = "0123456789"
+_SPACE = " \t\n\r\f\v"
 
 
-def _number_cmp(spec: str, value: int) -> bool:
-    """switch_number_cmp: comma list of N or A-B (inclusive)."""
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
+def _strtol(s: str, i: int) -> tuple[int, int]:
+    """C strtol(s + i, &end, 10): (value, index after it); (0, i) when no digits follow."""
+    n = len(s)
+    j = i
+    while j < n and s[j] in _SPACE:
+        j += 1
+    k = j + 1 if j < n and s[j] in "+-" else j
+    d = k
+    while d < n and s[d] in _DIGITS:
+        d += 1
+    if d == k:
+        return 0, i
+    return int(s[j:d]), d
+
+
+def atol(s: str) -> int:
+    return _strtol(s, 0)[0]
+
+
+def is_number(s: str) -> bool:
+    """switch_is_number(): an optional sign, then only digits and dots (nothing at all is fine)."""
+    if s[:1] in ("+", "-"):
+        s = s[1:]
+    return all(c in _DIGITS or c == "." for c in s)
+
+
+def number_cmp(spec: str, value: int) -> bool:
+    """switch_number_cmp: ``N``, ``A-B`` (``A > B`` wraps around) and comma lists of them."""
+    i = 0
+    n = len(spec)
+    while True:
+        a, i = _strtol(spec, i)
+        if i < n and spec[i] == "-":
+            b, i = _strtol(spec, i + 1)
+            if (a <= b and a <= value <= b) or (a > b and (value >= a or value <= b)):
+                return True
+        elif a == value:
+            return True
+        if i >= n or spec[i] != ",":
+            return False
+        i += 1
+
+
+_EOF, _ERR, _HYPHEN, _COMMA = -1, -2, ord("-"), ord(",")
+
+
+def _dow_token(s: str, i: int) -> tuple[int, int]:
+    if i >= len(s):
+        return _EOF, i
+    c = s[i]
+    if c == "-":
+        return _HYPHEN, i + 1
+    if c == ",":
+        return _COMMA, i + 1
+    if "1" <= c <= "7":
+        return ord(c) - 48, i + 1
+    head = s[i:i + 3].lower()
+    if head in _DOW_NAMES:
+        return _DOW_NAMES.index(head) + 1, i + 3
+    return _ERR, i
+
+
+def dow_cmp(spec: str, value: int) -> bool:
+    """switch_dow_cmp: tokens ``1``-``7`` / sun..sat (first three letters only), ``-`` ranges
+    (reversed ones wrap), ``,``; anything else stops the parse."""
+    prev = range_start = _EOF
+    i = 0
+    while True:
+        cur, i = _dow_token(spec, i)
+        if cur == _EOF or cur == _ERR:
+            return False
+        if cur == _COMMA:
+            cur = _EOF
+        elif cur == _HYPHEN:
+            range_start = prev
+        elif range_start != _EOF:
+            if ((range_start <= cur and range_start <= value <= cur)
+                    or (range_start > cur and (value >= range_start or value <= cur))):
+                return True
+            range_start = _EOF
+        elif value == cur:
+            return True
+        prev = cur
+
+
+def tod_cmp(spec: str, value: int) -> bool:
+    """switch_tod_cmp: comma list of ``H:M[:S]-H:M[:S]`` (both ends included, a reversed
+    range wraps past midnight); a piece without both colons and the dash never matches."""
+    for piece in spec.split(","):
+        colon = piece.find(":")
+        if colon < 0:
             continue
-        if "-" in part[1:]:
-            a, b = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0],
-                                                                        part[1:].split("-", 1)[1])
-            try:
-                lo, hi = int(a), int(b)
-            except ValueError:
-                continue
-            if lo <= hi and lo <= value <= hi:
-                return True
-            if lo > hi and (value >= lo or value <= hi):
-                return True
-        else:
-            try:
-                if int(part) == value:
-                    return True
-            except ValueError:
-                continue
+        minh, rest = piece[:colon], piece[colon + 1:]
+        dash = rest.find("-")
+        if dash < 0:
+            continue
+        colon2 = rest.find(":", dash)
+        if colon2 < 0:
+            continue
+        minm, maxh, maxm = rest[:dash], rest[dash + 1:colon2], rest[colon2 + 1:]
+        minm, sep, mins = minm.partition(":")
+        if not sep:
+            mins = "00"
+        maxm, sep, maxs = maxm.partition(":")
+        if not sep:
+            maxs = "00"
+        lo = atol(minh) * 3600 + atol(minm) * 60 + atol(mins)
+        hi = atol(maxh) * 3600 + atol(maxm) * 60 + atol(maxs)
+        if (lo <= hi and lo <= value <= hi) or (lo > hi and (value >= lo or value <= hi)):
+            return True
     return False
 
 
-def _dow(token: str) -> int | None:
-    token = token.strip().lower()
-    if token[:3] in _DOW:
-        return _DOW[token[:3]]
-    try:
-        return int(token)
-    except ValueError:
+_TIME_ONLY = re.compile(r"([0-9]*):?([0-9]*):?([0-9]*)$")   # PCRE's $: also before a final newline
+_DATE = re.compile(r"([0-9]+)-([0-9]+)-([0-9]+)[ \t\n\r\f\v]*([0-9]*):?([0-9]*):?([0-9]*)")
+_COMPACT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
+
+
+def _local_epoch(y: int, mon: int, d: int, h: int, mi: int, s: int, local: tzinfo) -> float | None:
+    """apr_time_exp_get of the broken-down time, less the local UTC offset there (what
+    switch_str_time does); day/hour/minute overflow carries over, a bad month fails."""
+    if not 1 <= mon <= 12:
         return None
-
-
-def _dow_cmp(spec: str, value: int) -> bool:
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            a, b = (_dow(x) for x in part.split("-", 1))
-            if a is None or b is None:
-                continue
-            if a <= b and a <= value <= b:
-                return True
-            if a > b and (value >= a or value <= b):
-                return True
-        elif _dow(part) == value:
-            return True
-    return False
-
-
-def _tod_seconds(s: str) -> int | None:
-    bits = s.strip().split(":")
     try:
-        nums = [int(b) for b in bits]
-    except ValueError:
+        naive = datetime(y, mon, 1, tzinfo=UTC) + timedelta(days=d - 1, hours=h, minutes=mi, seconds=s)
+    except (ValueError, OverflowError):
         return None
-    while len(nums) < 3:
-        nums.append(0)
-    return nums[0] * 3600 + nums[1] * 60 + nums[2]
+    n = naive.timestamp()
+    if n < 0:
+        return None
+    off = datetime.fromtimestamp(n, local).utcoffset() or timedelta(0)
+    return n - off.total_seconds()
 
 
-def _tod_cmp(spec: str, value: int) -> bool:
-    for part in spec.split(","):
-        a, sep, b = part.partition("-")
-        lo = _tod_seconds(a)
-        hi = _tod_seconds(b) if sep else lo
-        if lo is None or hi is None:
-            continue
-        if lo <= hi and lo <= value <= hi:
-            return True
-        if lo > hi and (value >= lo or value <= hi):
-            return True
-    return False
+def str_time(s: str, now: float, local: tzinfo) -> float | None:
+    """switch_str_time(): epoch seconds of a date-time bound read in the process zone, or None
+    (FreeSWITCH's 0) when it cannot be parsed.  ``H[:M[:S]]`` alone is today at that time."""
+    m = _TIME_ONLY.match(s)
+    if m is not None:
+        g = m.groups()
+        today = datetime.fromtimestamp(now, local)
+        base = _local_epoch(today.year, today.month, today.day, atol(g[0]), atol(g[1]), atol(g[2]), local)
+        return None if base is None else base + (now - int(now))   # tm_usec is left as it was
+    m = _DATE.match(s) or _COMPACT.match(s)
+    if m is None:
+        return None
+    y, mon, d, h, mi, sec = (atol(x) for x in m.groups())
+    return _local_epoch(y, mon, d, h, mi, sec, local)
 
 
-def _fulldate_cmp(spec: str, epoch: float, tz: tzinfo) -> bool:
-    for part in spec.split(","):
-        a, sep, b = part.partition("~")
+def fulldate_cmp(spec: str, epoch: float, local: tzinfo) -> bool:
+    """switch_fulldate_cmp: comma list of ``start~end`` (start <= now < end); a piece whose
+    bounds do not parse ends the list, one without ``~`` is skipped."""
+    for piece in spec.split(","):
+        start, sep, end = piece.partition("~")
         if not sep:
             continue
-        try:
-            lo = _parse_dt(a.strip(), tz)
-            hi = _parse_dt(b.strip(), tz)
-        except ValueError:
-            continue
-        if lo <= epoch <= hi:
+        lo = str_time(start, epoch, local)
+        hi = str_time(end, epoch, local)
+        if lo is None or hi is None:
+            return False
+        if lo <= epoch < hi:
             return True
     return False
-
-
-_PARSED: dict[tuple[str, tzinfo], float | None] = {}
-
-
-def _parse_dt(s: str, tz: tzinfo) -> float:
-    """Epoch of a date-time bound (strptime is slow and holiday lists repeat: remembered)."""
-    key = (s, tz)
-    if key in _PARSED:
-        got = _PARSED[key]
-    else:
-        got = None
-        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-            try:
-                got = datetime.strptime(s, fmt).replace(tzinfo=tz).timestamp()
-                break
-            except ValueError:
-                continue
-        if len(_PARSED) > 4096:
-            _PARSED.clear()
-        _PARSED[key] = got
-    if got is None:
-        raise ValueError(s)
-    return got
 
 
 def has_time_attrs(cond: XElement) -> bool:
     return any(a in cond.attrib for a in TIME_ATTRS)
 
 
-def check(cond: XElement, epoch: float, tz: tzinfo) -> int:
-    """-1 if the element has no time attributes, else 1 (match) / 0 (no match)."""
-    if not has_time_attrs(cond):
-        return -1
-    tm = datetime.fromtimestamp(epoch, tz)
+def _true(v: str) -> bool:
+    """switch_true()."""
+    return v.lower() in ("yes", "on", "true", "t", "enabled", "active", "allow") or (is_number(v) and atol(v) != 0)
+
+
+def check(cond: XElement, epoch: float, tz: tzinfo, local: tzinfo | None = None,
+          offset_hours: int | None = None) -> int:
+    """switch_xml_std_datetime_check: -1 when no time attribute applies, else 1 / 0.
+    ``tz`` is the channel's zone, ``local`` the process zone (defaults to ``tz``),
+    ``offset_hours`` the numeric ``tod_tz_offset`` when the channel has one."""
     a = cond.attrib
-    offset_hours = int((tm.utcoffset() or timedelta(0)).total_seconds() // 3600)
+    if local is None:
+        local = tz
+    tm = datetime.fromtimestamp(epoch, tz)
+    match = -1
     if "tz-offset" in a:
-        try:
-            if int(a["tz-offset"]) != offset_hours:
-                return 0
-        except ValueError:
-            pass
-    if "dst" in a:
-        is_dst = bool(tm.dst())
-        if is_dst != (a["dst"].strip().lower() in ("yes", "true", "on", "1")):
-            return 0
-    yday = tm.timetuple().tm_yday  # 1-based
-    wday = (tm.weekday() + 1) % 7 + 1  # Sunday = 1
-    for name in TIME_ATTRS:
-        spec = a.get(name)
-        if spec is None or name in ("tz-offset", "dst"):
-            continue
-        if name == "date-time":
-            ok = _fulldate_cmp(spec, epoch, tz)
-        elif name == "wday":
-            ok = _dow_cmp(spec, wday)
-        elif name == "time-of-day":
-            ok = _tod_cmp(spec, tm.hour * 3600 + tm.minute * 60 + tm.second)
+        if offset_hours is not None:
+            eoffset = offset_hours
         else:
-            ok = _number_cmp(spec, _number(name, tm, yday, wday))
+            eoffset = int((tm.utcoffset() or timedelta(0)).total_seconds() / 3600)   # C division truncates
+        tzo = a["tz-offset"]
+        loffset = atol(tzo) if tzo and is_number(tzo) else eoffset
+        match = int(loffset == eoffset)
+    dst_spec = a.get("dst")
+    if match and dst_spec:
+        local_dst = bool(datetime.fromtimestamp(epoch, local).dst())
+        match = int(local_dst and _true(dst_spec))   # dst="false" never matches
+    if not match:
+        return 0
+    tt = tm.timetuple()
+    wday = tt.tm_wday + 1 if tt.tm_wday < 6 else 0   # C tm_wday: Sunday = 0
+    for name in ("date-time", "year", "yday", "mon", "mday", "week", "mweek", "wday", "hour",
+                 "minute", "minute-of-day", "time-of-day"):
+        value = a.get(name)
+        if value is None:
+            continue
+        spec = value
+        if name == "date-time":
+            ok = fulldate_cmp(spec, epoch, local)
+        elif name == "wday":
+            ok = dow_cmp(spec, wday + 1)
+        elif name == "time-of-day":
+            ok = tod_cmp(spec, tm.hour * 3600 + tm.minute * 60 + tm.second)
+        else:
+            ok = number_cmp(spec, _number(name, tm, tt.tm_yday - 1, wday))
         if not ok:
             return 0
-    return 1
+        match = 1
+    return match
 
 
-def _number(name: str, tm: datetime, yday: int, wday: int) -> int:
-    """The value a numeric time attribute compares with."""
+def _number(name: str, tm: datetime, yday0: int, wday0: int) -> int:
+    """The value a numeric time attribute compares with (``yday0``/``wday0``: C's 0-based
+    tm_yday and tm_wday)."""
     if name == "year":
         return tm.year
     if name == "yday":
-        return yday
+        return yday0 + 1
     if name == "mon":
         return tm.month
     if name == "mday":
         return tm.day
     if name == "week":
-        return (yday - 1) // 7 + 1
+        return yday0 // 7 + 1
     if name == "mweek":
-        return _mweek(tm.day, wday - 1)
+        firstdow = (7 - (tm.day - (wday0 + 1)) % 7) % 7
+        return -(-(tm.day + firstdow) // 7)    # ceil
     if name == "hour":
         return tm.hour
     if name == "minute":
@@ -197,9 +273,15 @@ def _number(name: str, tm: datetime, yday: int, wday: int) -> int:
     return tm.hour * 60 + tm.minute + 1   # minute-of-day
 
 
-def _mweek(mday: int, tm_wday: int) -> int:
-    firstdow = (7 - (mday - (tm_wday + 1)) % 7) % 7
-    return math.ceil((mday + firstdow) / 7.0)
+def channel_zone(tod_tz_offset: str | None, tz_name: str | None, local: tzinfo) -> tuple[tzinfo, int | None]:
+    """check_tz() of mod_dialplan_xml: (zone, offset hours or None).  ``tod_tz_offset`` counts
+    when switch_is_number() accepts it (atoi of it: ``5.5`` is 5), else ``timezone``."""
+    if tod_tz_offset and is_number(tod_tz_offset):
+        hours = atol(tod_tz_offset)
+        return timezone(timedelta(hours=hours)), hours
+    if tz_name:
+        return zone_for(None, tz_name, local), None
+    return local, None
 
 
 def zone_for(offset_hours: int | None, name: str | None, default: tzinfo) -> tzinfo:
