@@ -85,7 +85,8 @@ def _play_and_collect(chan: Channel, menu: Menu, sound: str | None, need: int
     sound = chan.expand(sound)
     terms = chan.var("ivr_menu_terminator") or "#"
     if not need:
-        res = yield from media.play(chan, sound, dtmf=media.ANY_BREAKS)
+        # args.buf NULL: switch_ivr_play_file dequeues the digit, then breaks (the key is lost)
+        res = yield from media.play(chan, sound, dtmf=_eat_and_break)
         return (res.status, "")
     res = yield from media.play(chan, sound, dtmf=media.BUFFER)
     buf = res.digit or ""
@@ -99,6 +100,10 @@ def _play_and_collect(chan: Channel, menu: Menu, sound: str | None, need: int
         buf = col.digits
         status = col.status
     return (status, buf)
+
+
+def _eat_and_break(digit: str) -> bool:
+    return True
 
 
 def _matches(bind: str, buf: str) -> re.Match | None:
