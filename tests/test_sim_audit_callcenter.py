@@ -130,3 +130,26 @@ def test_queue_params_parse_like_switch_xml_config_parse_event(tmp_path: Path, s
     assert q.max_wait_time_with_no_agent_time_reached == 5      # " 7" is not a number: default
     assert (q.tier_rule_no_agent_no_wait, q.skip_agents_with_external_calls) == (True, True)
     assert (q.tier_rules_apply, q.abandoned_resume_allowed) == (True, False)
+
+
+def test_numbers_from_variables_api_and_xml_are_read_with_atoi(tmp_path: Path, sounds: Path) -> None:
+    # callcenter_function: cc_base_score_int += atoi(cc_base_score); cc_config_api_function's
+    # tier add, cc_tier_update and cc_agent_update read numbers with atoi()/atol(); load_tier
+    # passes atoi(level)/atoi(position) of non-empty attributes
+    sim = make_sim(tmp_path, sounds, agents=[agent("agent1", status="On Break")],
+                   tiers=[("agent1", "x", 1)],  # type: ignore[list-item]
+                   params={"max-wait-time": "2", "time-base-score": "queue"})
+    api = sim.api
+    cc = module(sim)
+    assert cc._tier("q1@default", "agent1").level == 0
+    assert api("callcenter_config agent add agent9 callback") == "+OK\n"
+    assert api("callcenter_config tier add q1@default agent9 2x 3rd") == "+OK\n"
+    t9 = cc._tier("q1@default", "agent9")
+    assert (t9.level, t9.position) == (2, 3)
+    assert api("callcenter_config tier set level q1@default agent9 5abc") == "+OK\n"
+    assert api("callcenter_config agent set wrap_up_time agent9 7s") == "+OK\n"
+    assert (t9.level, cc.agents["agent9"].wrap_up_time) == (5, 7)
+    seen = []
+    sim.engine.call_at(1.0, lambda: seen.extend(m.base_score for m in cc.members))
+    run_calls(sim, [(0.0, "2000", {"cc_base_score": " 100abc"})])
+    assert seen == [100]

@@ -127,13 +127,6 @@ def _switch_false(value: str) -> bool:
             or (_is_number(value) and atoi(value) == 0))
 
 
-def _int(text: str | None, default: int = 0) -> int:
-    try:
-        return int(str(text).strip())
-    except (TypeError, ValueError):
-        return default
-
-
 # ---- events -------------------------------------------------------------------------------------
 _KEY_NAMES: dict[str, str] = {}
 _FIRED = [0]   # module events that belong to no channel (fired or taken), for _Loaded
@@ -676,13 +669,13 @@ class CallCenter:
             level, position = t.get("level") or "", t.get("position") or ""
             existing = self._tier(tq, ta)
             if existing is None:
-                res = self.tier_add(tq, ta, "Ready", _int(level, 1) if level else 1,
-                                    _int(position, 1) if position else 1)
+                res = self.tier_add(tq, ta, "Ready", atoi(level) if level else 1,
+                                    atoi(position) if position else 1)
                 if res != "+OK":
                     self._log("WARNING", f"tier {ta} in {tq}: {res}", t)
             else:
-                existing.level = _int(level, 1) if level else 1
-                existing.position = _int(position, 1) if position else 1
+                existing.level = atoi(level) if level else 1
+                existing.position = atoi(position) if position else 1
 
     # ---- agents and tiers (cc_agent_* / cc_tier_*) ---------------------------------------------------
     def _tier(self, queue: str, agent: str) -> Tier | None:
@@ -754,7 +747,7 @@ class CallCenter:
             agent.type = value
         elif key in ("ready_time", "busy_delay_time", "reject_delay_time", "no_answer_delay_time",
                      "max_no_answer", "wrap_up_time"):
-            setattr(agent, key, _int(value, 0))
+            setattr(agent, key, atoi(value))
             agent.instance_id = SELF
         else:
             return "-ERR Invalid Agent Update KEY!"
@@ -796,9 +789,9 @@ class CallCenter:
                 return "-ERR Invalid Tier State!"
             tier.state = value
         elif key == "level":
-            tier.level = _int(value, 0)
+            tier.level = atoi(value)
         elif key == "position":
-            tier.position = _int(value, 0)
+            tier.position = atoi(value)
         else:
             return "-ERR Invalid Tier Update KEY!"
         return "+OK"
@@ -928,8 +921,8 @@ class CallCenter:
         if strategy in ("top-down", "round-robin"):
             if strategy == "top-down":
                 chan = self.sim.channels.get(member.session_uuid)
-                pos = _int(chan.var("cc_last_agent_tier_position"), 0) if chan else 0
-                lev = _int(chan.var("cc_last_agent_tier_level"), 0) if chan else 0
+                pos = atoi(chan.var("cc_last_agent_tier_position")) if chan else 0
+                lev = atoi(chan.var("cc_last_agent_tier_level")) if chan else 0
                 first = [(a, t) for a, t in base if t.position > pos and t.level == lev]
                 second = [(a, t) for a, t in base if t.level > lev]
             else:
@@ -979,7 +972,7 @@ class CallCenter:
         if strategy == "ring-progressively" and chan is not None:
             last = chan.var("cc_last_originated_call")
             delay = queue.ring_progressively_delay or 10
-            if last and chan.ready and epoch(self.sim) < _int(last) + delay and not chan.true("cc_agent_found"):
+            if last and chan.ready and epoch(self.sim) < atoi(last) + delay and not chan.true("cc_agent_found"):
                 yield Sleep(0.5)
                 return
         tier, available, found = 0, 0, False
@@ -1361,7 +1354,7 @@ class CallCenter:
         chan.set_var("cc_member_uuid", member_uuid)
         chan.set_var("cc_agent_found", None)
         chan.set_var("cc_agent_bridged", None)
-        base = _int(chan.var("cc_base_score"), 0) if chan.var("cc_base_score") else 0
+        base = atoi(chan.var("cc_base_score"))     # cc_base_score_int += atoi(cc_base_score)
         if queue.time_base_score.lower() == "system":
             base += epoch(sim) - start_epoch
         chan.set_var("cc_queue_joined_epoch", str(epoch(sim)))
@@ -1699,8 +1692,8 @@ def callcenter_config(sim: Simulator, args: str, chan: Channel | None) -> str:
         if action == "add":
             if len(rest) < 2:
                 return invalid
-            level = _int(rest[2], 1) if len(rest) > 2 and rest[2] else 1
-            position = _int(rest[3], 1) if len(rest) > 3 and rest[3] else 1
+            level = atoi(rest[2]) if len(rest) > 2 and rest[2] else 1
+            position = atoi(rest[3]) if len(rest) > 3 and rest[3] else 1
             return cc.tier_add(rest[0], rest[1], "Ready", level, position) + "\n"
         if action == "set":
             if len(rest) < 4:
