@@ -129,3 +129,55 @@ def test_ivr_digit_during_invalid_sound_is_consumed(tmp_path: Path, sounds: Path
     assert ("set", "picked=1") not in apps_run(sim)
     assert [(f, s) for _, f, s in stops(sim)] == [("two.wav", "done"), ("half.wav", "break"), ("one.wav", "done")]
     assert logs(sim) == ["status=timeout picked="]
+
+
+def test_ivr_default_inter_digit_timeout_is_half_the_raw_timeout(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_init: inter_timeout = timeout / 2 with the *given* timeout (0 when absent)
+    # before the 10 s default; switch_ivr_collect_digits_count then only has the absolute 10 s
+    menus = menu('greet-long="$${ref_sounds}/half.wav" digit-len="2"',
+                 '<entry action="menu-exec-app" digits="12" param="set picked=12"/>'
+                 '<entry action="menu-exit" digits="0"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.2, "1"), (7.0, "2")])
+    assert ("set", "picked=12") in apps_run(sim)
+
+
+def test_ivr_no_timeouts_given_waits_the_absolute_ten_seconds(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_init: timeout 0 -> 10000, inter_timeout 0 (0 / 2); play_and_collect ->
+    # switch_ivr_collect_digits_count(first 10000, digit 0 -> 10000, abs 10000): digits 6 s apart
+    # are collected as long as the whole entry fits in 10 s
+    menus = menu('greet-long="$${ref_sounds}/half.wav" digit-len="3"',
+                 '<entry action="menu-exec-app" digits="123" param="set picked=123"/>'
+                 '<entry action="menu-exit" digits="12"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(3.0, "1"), (9.0, "2"), (10.2, "3")])
+    assert ("set", "picked=123") in apps_run(sim)
+    sim = run(tmp_path / "2", sounds, ivr_plan(), menus, dtmf=[(3.0, "1"), (9.0, "2"), (10.7, "3")])
+    assert log_times(sim) == [(pytest.approx(10.5, abs=0.01), "status=success picked=")]  # "12": menu-exit
+
+
+def test_ivr_zero_or_negative_maxima_default_to_three(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_stack_xml_build / switch_ivr_menu_init: max-timeouts="0" is atoi 0 -> 3
+    # (only an absent/empty max-timeouts falls back to max-failures)
+    menus = menu('greet-long="$${ref_sounds}/half.wav" timeout="500" max-failures="2" max-timeouts="0" digit-len="1"',
+                 "")
+    sim = run(tmp_path, sounds, ivr_plan(), menus)
+    assert [t for t, _ in starts(sim)] == [0.0, 1.0, 2.0]
+    assert logs(sim) == ["status=timeout picked="]
+
+
+def test_ivr_negative_max_failures_defaults_to_three(tmp_path: Path, sounds: Path) -> None:
+    menus = menu('greet-long="$${ref_sounds}/half.wav" invalid-sound="$${ref_sounds}/half.wav" timeout="500" '
+                 'max-failures="-1" max-timeouts="9"', '<entry action="menu-exit" digits="0"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.1, "5"), (1.0, "5"), (2.0, "5")])
+    assert logs(sim) == ["status=failure picked="]
+
+
+def test_ivr_only_regex_entries_and_no_digit_len_collect_nothing(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_init: inlen = atoi(digit-len) = 0, and switch_ivr_menu_bind_action only
+    # raises it for non-regex binds; play_and_collect(need 0) then just plays the greeting (a key
+    # cuts it and is lost) and every round counts as a failure
+    menus = menu('greet-long="$${ref_sounds}/half.wav" timeout="500" max-failures="2"',
+                 '<entry action="menu-exec-app" digits="/^1$/" param="set picked=1"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.2, "1")])
+    assert ("set", "picked=1") not in apps_run(sim)
+    assert starts(sim) == [(0.0, "half.wav"), (0.235, "half.wav")]
+    assert logs(sim) == ["status=failure picked="]

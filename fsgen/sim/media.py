@@ -249,7 +249,12 @@ def collect_digits(chan: Channel, have: str, max_digits: int, terminators: str,
         return Collected(digits)
     started = engine.now
     abs_end = started + abs_timeout if abs_timeout else INFINITE
-    eff = first_timeout if first_timeout else digit_timeout
+    if digit_timeout and first_timeout:
+        eff = first_timeout
+    elif digit_timeout:
+        eff = digit_timeout
+    else:   # no inter-digit timeout: the first timeout restarts on every digit instead
+        eff = digit_timeout = first_timeout
     mark = started
     while True:
         if not chan.ready:

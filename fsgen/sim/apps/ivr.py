@@ -21,6 +21,7 @@ from ..channel import Channel
 from ..session import execute
 from ..xmltree import XElement
 from . import application
+from .digits import atoi
 
 ACTIONS = ("menu-exit", "menu-sub", "menu-exec-app", "menu-play-sound", "menu-back", "menu-top")
 
@@ -42,23 +43,25 @@ class Menu:
     entries: list[tuple[str, str, str]] = field(default_factory=list)   # (action, digits, param)
 
 
-def _int(v: str | None, default: int = 0) -> int:
-    try:
-        return int(v) if v not in (None, "") else default
-    except ValueError:
-        return default
-
-
 def build_menu(el: XElement) -> Menu:
+    """switch_ivr_menu_stack_xml_build + switch_ivr_menu_init: numbers read with atoi; the
+    inter-digit default is half the *given* timeout (0 when there is none) and is taken before
+    the timeout's own 10 s default; max-timeouts falls back to max-failures only when absent or
+    empty; a maximum that is not positive becomes 3."""
     a = el.attrib
-    timeout = _int(a.get("timeout"), 0) or 10000
-    inter = _int(a.get("inter-digit-timeout"), 0) or timeout // 2
-    max_failures = _int(a.get("max-failures"), 0) or 3
-    max_timeouts = _int(a.get("max-timeouts"), 0) or max_failures
+    raw_timeout = atoi(a.get("timeout"))
+    inter = atoi(a.get("inter-digit-timeout")) or int(raw_timeout / 2)
+    timeout = raw_timeout if raw_timeout > 0 else 10000
+    failures_text = a.get("max-failures") or ""
+    timeouts_text = a.get("max-timeouts") or failures_text
+    max_failures = atoi(failures_text)
+    max_timeouts = atoi(timeouts_text)
     menu = Menu(name=a.get("name", ""), greet_long=a.get("greet-long"), greet_short=a.get("greet-short"),
                 invalid_sound=a.get("invalid-sound"), exit_sound=a.get("exit-sound"),
-                timeout=timeout / 1000.0, inter_timeout=inter / 1000.0, max_failures=max_failures,
-                max_timeouts=max_timeouts, inlen=max(_int(a.get("digit-len"), 1), 1),
+                timeout=timeout / 1000.0, inter_timeout=max(inter, 0) / 1000.0,
+                max_failures=max_failures if max_failures > 0 else 3,
+                max_timeouts=max_timeouts if max_timeouts > 0 else 3,
+                inlen=max(atoi(a.get("digit-len")), 0),
                 exec_on_max_failures=a.get("exec-on-max-failures"),
                 exec_on_max_timeouts=a.get("exec-on-max-timeouts"))
     for e in el.findall("entry"):
