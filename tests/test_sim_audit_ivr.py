@@ -181,3 +181,19 @@ def test_ivr_only_regex_entries_and_no_digit_len_collect_nothing(tmp_path: Path,
     assert ("set", "picked=1") not in apps_run(sim)
     assert starts(sim) == [(0.0, "half.wav"), (0.235, "half.wav")]
     assert logs(sim) == ["status=failure picked="]
+
+
+def test_ivr_transfer_sound_plays_before_a_transfer(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_execute, SWITCH_IVR_ACTION_EXECAPP: transfer-sound is played (need 0)
+    # before an application named "transfer"
+    menus = menu(SOUNDS + 'transfer-sound="$${ref_sounds}/half.wav" timeout="1000"',
+                 '<entry action="menu-exec-app" digits="1" param="transfer 200 XML t"/>'
+                 '<entry action="menu-exec-app" digits="2" param="set picked=2"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1")])
+    p = projection(sim, times=True)
+    i = p.index((0.335, "playback_start", str(sounds / "half.wav")))
+    assert p[i + 1][1:3] == ("playback_stop", str(sounds / "half.wav"))
+    assert p[i + 2][1:] == ("execute", "transfer", "200 XML t")
+    assert p[i + 2][0] == pytest.approx(0.835)
+    sim = run(tmp_path / "2", sounds, ivr_plan(), menus, dtmf=[(0.3, "2")])   # not "transfer": no sound
+    assert ("set", "picked=2") in apps_run(sim) and "half.wav" not in [f for _, f in starts(sim)]

@@ -33,6 +33,7 @@ class Menu:
     greet_short: str | None
     invalid_sound: str | None
     exit_sound: str | None
+    transfer_sound: str | None
     timeout: float
     inter_timeout: float
     max_failures: int
@@ -58,7 +59,7 @@ def build_menu(el: XElement) -> Menu:
     max_timeouts = atoi(timeouts_text)
     menu = Menu(name=a.get("name", ""), greet_long=a.get("greet-long"), greet_short=a.get("greet-short"),
                 invalid_sound=a.get("invalid-sound"), exit_sound=a.get("exit-sound"),
-                timeout=timeout / 1000.0, inter_timeout=max(inter, 0) / 1000.0,
+                transfer_sound=a.get("transfer-sound"), timeout=timeout / 1000.0, inter_timeout=max(inter, 0) / 1000.0,
                 max_failures=max_failures if max_failures > 0 else 3,
                 max_timeouts=max_timeouts if max_timeouts > 0 else 3,
                 inlen=max(atoi(a.get("digit-len")), 0),
@@ -179,6 +180,8 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
                             status = yield from run_menu(chan, stack, arg)
                     elif action == "menu-exec-app":
                         app, _, app_arg = arg.partition(" ")
+                        if menu.transfer_sound and app == "transfer":
+                            yield from _play_and_collect(chan, menu, menu.transfer_sound, 0)
                         yield from execute(chan, app, app_arg)
                         status = "success"
                     elif action == "menu-back":
