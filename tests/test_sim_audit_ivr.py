@@ -197,3 +197,23 @@ def test_ivr_transfer_sound_plays_before_a_transfer(tmp_path: Path, sounds: Path
     assert p[i + 2][0] == pytest.approx(0.835)
     sim = run(tmp_path / "2", sounds, ivr_plan(), menus, dtmf=[(0.3, "2")])   # not "transfer": no sound
     assert ("set", "picked=2") in apps_run(sim) and "half.wav" not in [f for _, f in starts(sim)]
+
+
+def test_ivr_menu_play_sound_not_found_ends_the_menu(tmp_path: Path, sounds: Path) -> None:
+    # SWITCH_IVR_ACTION_PLAYSOUND: status = switch_ivr_play_file(...) = NOTFOUND ends the loop
+    # (status != SUCCESS); the top menu then plays its exit-sound
+    menus = menu(SOUNDS + 'exit-sound="$${ref_sounds}/half.wav" timeout="1000"',
+                 '<entry action="menu-play-sound" digits="1" param="$${ref_sounds}/missing.wav"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1")])
+    assert [f for _, f in starts(sim)] == ["two.wav", "half.wav"]
+    assert logs(sim) == ["status=success picked="]
+
+
+def test_ivr_menu_exec_app_without_param_ends_the_menu(tmp_path: Path, sounds: Path) -> None:
+    # SWITCH_IVR_ACTION_EXECAPP: status starts FALSE and only a non-empty param that names an
+    # application sets SUCCESS; FALSE ends the loop -> exit-sound, ivr returns
+    menus = menu(SOUNDS + 'exit-sound="$${ref_sounds}/half.wav" timeout="1000"',
+                 '<entry action="menu-exec-app" digits="1"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1")])
+    assert [f for _, f in starts(sim)] == ["two.wav", "half.wav"]
+    assert [a for a, _ in apps_run(sim)] == ["answer", "ivr", "log"]

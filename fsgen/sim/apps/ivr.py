@@ -172,12 +172,15 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
                     if action == "menu-exit":
                         status = "false"
                     elif action == "menu-play-sound":
+                        # status = switch_ivr_play_file(): only SUCCESS keeps the menu going
                         res = yield from media.play(chan, chan.expand(arg), dtmf=media.NO_INPUT)
-                        status = "success" if res.status in ("done", "break", "notfound") else "false"
+                        status = {"done": "success", "break": "break", "notfound": "notfound"}.get(res.status, "false")
                     elif action == "menu-sub":
                         if arg != menu.name:
                             reps = -1
                             status = yield from run_menu(chan, stack, arg)
+                    elif action == "menu-exec-app" and not arg:
+                        status = "false"    # SWITCH_IVR_ACTION_EXECAPP with nothing to run
                     elif action == "menu-exec-app":
                         app, _, app_arg = arg.partition(" ")
                         if menu.transfer_sound and app == "transfer":
