@@ -153,3 +153,23 @@ def test_numbers_from_variables_api_and_xml_are_read_with_atoi(tmp_path: Path, s
     sim.engine.call_at(1.0, lambda: seen.extend(m.base_score for m in cc.members))
     run_calls(sim, [(0.0, "2000", {"cc_base_score": " 100abc"})])
     assert seen == [100]
+
+
+def test_member_gone_before_the_bridge_plays_the_failed_announce_to_the_agent(tmp_path: Path, sounds: Path) -> None:
+    # outbound_agent_thread_run: when switch_ivr_uuid_bridge fails because the member is gone, the
+    # agent hears the member's cc_bridge_failed_outbound_announce (playback_array) and only then a
+    # callback agent is hung up with ORIGINATOR_CANCEL
+    sim = make_sim(tmp_path, sounds, agents=[agent("agent1")], tiers=[("agent1", 1, 1)],
+                   parties={"agent1": {"ring": 0.5, "talk": 30.0}})
+    ann = str(sounds / "announce.wav")
+    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X",
+            "set": {"cc_outbound_announce": ann, "cc_bridge_failed_outbound_announce": ann}}
+    place_call(sim, spec, 60, "&sleep(1000)")
+    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    start = cc_events(sim, "bridge-agent-start")[0]
+    leg = start["agent_leg"]
+    p = projection(sim, leg, times=True)
+    plays = [e for e in p if e[1] == "playback_start"]
+    assert len(plays) == 2 and plays[1][0] >= 1.5            # the outbound announce, then the failed one
+    hangup = [e for e in p if e[1] == "hangup"]
+    assert hangup[0][2] == "ORIGINATOR_CANCEL" and hangup[0][0] >= plays[1][0] + 0.9

@@ -1181,7 +1181,11 @@ class CallCenter:
             agent_chan.set_var("cc_agent_bridged", "false")
             member_chan.set_var("cc_agent_bridged", "false")
             m.state, m.session_uuid, m.abandoned_epoch = "Abandoned", "", epoch(sim)
-            if not agent_chan.hungup:
+            failed = member_chan.var("cc_bridge_failed_outbound_announce")
+            if failed:
+                yield from _play_array(agent_chan, failed)
+            # only a callback agent is hung up; a uuid-standby agent keeps its channel
+            if h.agent_type.lower() == "callback" and not agent_chan.hungup:
                 agent_chan.hangup("ORIGINATOR_CANCEL")
         elif not ok and agent_chan.hungup:
             m.state = "Waiting"
