@@ -217,3 +217,20 @@ def test_ivr_menu_exec_app_without_param_ends_the_menu(tmp_path: Path, sounds: P
     sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1")])
     assert [f for _, f in starts(sim)] == ["two.wav", "half.wav"]
     assert [a for a, _ in apps_run(sim)] == ["answer", "ivr", "log"]
+
+
+def test_ivr_menu_with_an_invalid_entry_is_not_built(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_stack_xml_build: an entry with an unknown action (or no digits) fails the
+    # build; ivr_application_function logs "Unable to create menu" and returns
+    menus = menu(SOUNDS, '<entry action="menu-exec-app" digits="1" param="set picked=1"/>'
+                         '<entry action="menu-nothing" digits="2"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus)
+    assert starts(sim) == []
+    assert log_times(sim)[-1] == (0.0, "status= picked=")
+
+
+def test_ivr_invalid_entry_in_a_reachable_sub_menu_fails_the_build(tmp_path: Path, sounds: Path) -> None:
+    menus = (menu(SOUNDS, '<entry action="menu-sub" digits="1" param="s"/>')
+             + menu(SOUNDS, '<entry action="menu-top" digits=""/>', name="s"))
+    sim = run(tmp_path, sounds, ivr_plan(), menus)
+    assert starts(sim) == []

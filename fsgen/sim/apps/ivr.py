@@ -74,6 +74,20 @@ def build_menu(el: XElement) -> Menu:
     return menu
 
 
+def _builds(menus: dict[str, XElement], name: str, built: set[str]) -> bool:
+    """switch_ivr_menu_stack_xml_build: every entry needs a known action and digits, else the
+    whole tree fails to build; a menu-sub target found in the XML is built (and checked) too."""
+    built.add(name)
+    for e in menus[name].findall("entry"):
+        action, digits = e.get("action"), e.get("digits")
+        if action not in ACTIONS or not digits:
+            return False
+        param = e.get("param", "") or ""
+        if action == "menu-sub" and param not in built and param in menus and not _builds(menus, param, built):
+            return False
+    return True
+
+
 class _Stack:
     def __init__(self) -> None:
         self.count = 0
@@ -224,5 +238,11 @@ def ivr(chan: Channel, data: str) -> Generator[Any, Any, None]:
     name = data.strip()
     if not name:
         chan.sim.trace.error(chan, "bad_argument", "ivr needs a menu name")
+        return
+    menus = chan.sim.conf.menus
+    if name in menus and not _builds(menus, name, set()):
+        # ivr_application_function: the build failed -> nothing is played, the dialplan goes on
+        chan.sim.trace.add(chan, "log", level="ERR", text="Unable to build xml menu")
+        chan.sim.trace.add(chan, "log", level="ERR", text="Unable to create menu")
         return
     yield from run_menu(chan, _Stack(), name)
