@@ -234,3 +234,25 @@ def test_ivr_invalid_entry_in_a_reachable_sub_menu_fails_the_build(tmp_path: Pat
              + menu(SOUNDS, '<entry action="menu-top" digits=""/>', name="s"))
     sim = run(tmp_path, sounds, ivr_plan(), menus)
     assert starts(sim) == []
+
+
+def test_ivr_regex_entry_needs_its_closing_slash(tmp_path: Path, sounds: Path) -> None:
+    # switch_regex_perform: "/..." without a closing '/' is a regex error (no match); text after
+    # the last '/' are options ('i', 's')
+    menus = menu(SOUNDS + 'timeout="1000" max-failures="1" digit-len="1"',
+                 '<entry action="menu-exec-app" digits="/^9" param="set picked=9"/>'
+                 '<entry action="menu-exec-app" digits="/^[a-d]$/i" param="set picked=D"/>')
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "9")])
+    assert ("set", "picked=9") not in apps_run(sim)
+    assert logs(sim) == ["status=failure picked="]
+    sim = run(tmp_path / "2", sounds, ivr_plan(), menus, dtmf=[(0.3, "D")])
+    assert ("set", "picked=D") in apps_run(sim)
+
+
+def test_pagd_regex_that_does_not_compile_matches_nothing(tmp_path: Path, sounds: Path) -> None:
+    # switch_regex_match: a compile error is logged and the digits count as invalid
+    plan = ext(act("answer"),
+               act("play_and_get_digits", "1 1 1 1000 # $${ref_sounds}/half.wav $${ref_sounds}/one.wav choice ["),
+               act("log", "INFO choice=[${choice}] invalid=[${choice_invalid}]"))
+    sim = run(tmp_path, sounds, plan, dtmf=[(0.2, "4")])
+    assert logs(sim) == ["choice=[] invalid=[4]"]

@@ -93,6 +93,15 @@ def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: str | N
     return ReadResult(status, buf)
 
 
+def _regex_match(regex: str, digits: str) -> bool:
+    """switch_regex_match: the expression as written (no /.../ form); one that does not
+    compile logs an error and matches nothing."""
+    try:
+        return re.search(regex, digits) is not None
+    except re.error:
+        return False
+
+
 def _term_chars(terms: str) -> str:
     """Terminator digits without the ``+``/``x`` modifiers written before them."""
     return "".join(c for i, c in enumerate(terms) if not (c in "+x" and i + 1 < len(terms)))
@@ -132,7 +141,7 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
         if status == "success" and res.digits:
             if not regex:
                 return
-            if re.search(regex, res.digits):
+            if _regex_match(regex, res.digits):
                 return
             if var_name:
                 chan.set_var(var_name, None)

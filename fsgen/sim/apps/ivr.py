@@ -126,9 +126,14 @@ def _eat_and_break(digit: str) -> bool:
 
 def _matches(bind: str, buf: str) -> re.Match | None:
     if bind.startswith("/"):
-        body = bind[1:-1] if bind.endswith("/") and len(bind) > 1 else bind[1:]
+        # switch_regex_perform: "/expr/opts" up to the *last* '/', options i and s; no closing
+        # '/' is a regex error (no match)
+        body, slash, opts = bind[1:].rpartition("/")
+        if not slash:
+            return None
+        flags = (re.IGNORECASE if "i" in opts else 0) | (re.DOTALL if "s" in opts else 0)
         try:
-            return re.search(body, buf)
+            return re.search(body, buf, flags)
         except re.error:
             return None
     return re.match(r"", "") if bind == buf else None
