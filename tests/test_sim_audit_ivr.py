@@ -256,3 +256,34 @@ def test_pagd_regex_that_does_not_compile_matches_nothing(tmp_path: Path, sounds
                act("log", "INFO choice=[${choice}] invalid=[${choice_invalid}]"))
     sim = run(tmp_path, sounds, plan, dtmf=[(0.2, "4")])
     assert logs(sim) == ["choice=[] invalid=[4]"]
+
+
+def test_ivr_tts_engine_and_voice_are_set(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_execute sets tts_engine / tts_voice when the menu has both
+    menus = menu(SOUNDS + 'tts-engine="flite" tts-voice="kal" timeout="500" max-timeouts="1" digit-len="1"', "")
+    sim = run(tmp_path, sounds, ivr_plan(" tts=${tts_engine}/${tts_voice}"), menus)
+    assert logs(sim) == ["status=timeout picked= tts=flite/kal"]
+
+
+def test_ivr_menu_events_around_a_sub_menu(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_execute: menu::exit of the caller before a sub-menu, menu::enter after it;
+    # each with Menu-Name
+    menus = (menu(SOUNDS + 'timeout="500" max-timeouts="1"', '<entry action="menu-sub" digits="1" param="s"/>')
+             + menu('greet-long="$${ref_sounds}/half.wav" timeout="500" max-timeouts="1"', "", name="s"))
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1")])
+    events = [(r["subclass"], r.get("Menu-Name")) for r in sim.trace.records
+              if r["event"] == "custom" and r["leg"] == "b"]
+    assert events == [("menu::enter", "m"), ("menu::exit", "m"), ("menu::enter", "s"), ("menu::exit", "s"),
+                      ("menu::enter", "m"), ("menu::exit", "m")]
+
+
+def test_ivr_top_menu_run_again_as_a_sub_menu_catches_menu_top(tmp_path: Path, sounds: Path) -> None:
+    # SWITCH_IVR_MENU_FLAG_STACK belongs to the menu, so the top menu reached again through
+    # menu-sub catches menu-top itself (and goes on with its short greeting)
+    menus = (menu(SOUNDS + 'timeout="500" max-timeouts="1"',
+                  '<entry action="menu-sub" digits="1" param="s"/><entry action="menu-top" digits="9"/>')
+             + menu('greet-long="$${ref_sounds}/half.wav" timeout="500" max-timeouts="1"',
+                    '<entry action="menu-sub" digits="2" param="m"/>', name="s"))
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1"), (0.6, "2"), (0.9, "9")])
+    # m (cut), s (cut), m again (cut by 9) -> m catches menu-top -> greet-short
+    assert [f for _, f in starts(sim)][:4] == ["two.wav", "half.wav", "two.wav", "one.wav"]

@@ -39,6 +39,8 @@ class Menu:
     max_failures: int
     max_timeouts: int
     inlen: int
+    tts_engine: str | None = None
+    tts_voice: str | None = None
     exec_on_max_failures: str | None = None
     exec_on_max_timeouts: str | None = None
     entries: list[tuple[str, str, str]] = field(default_factory=list)   # (action, digits, param)
@@ -63,6 +65,7 @@ def build_menu(el: XElement) -> Menu:
                 max_failures=max_failures if max_failures > 0 else 3,
                 max_timeouts=max_timeouts if max_timeouts > 0 else 3,
                 inlen=max(atoi(a.get("digit-len")), 0),
+                tts_engine=a.get("tts-engine"), tts_voice=a.get("tts-voice"),
                 exec_on_max_failures=a.get("exec-on-max-failures"),
                 exec_on_max_timeouts=a.get("exec-on-max-timeouts"))
     for e in el.findall("entry"):
@@ -141,6 +144,7 @@ def _matches(bind: str, buf: str) -> re.Match | None:
 
 def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str]:
     stack.count += 1
+    el: XElement | None = None
     try:
         if stack.count > 12:
             chan.sim.trace.error(chan, "ivr", "too many levels of menu recursion")
@@ -150,11 +154,16 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
             chan.sim.trace.error(chan, "ivr", f"IVR menu {name!r} not found")
             return "false"
         menu = build_menu(el)
-        is_top = stack.top is None
-        if is_top:
+        if stack.top is None:
             stack.top = name
-        chan.emit("custom", subclass="menu::enter", action=None)
+        # SWITCH_IVR_MENU_FLAG_STACK marks the menu itself: run again through a menu-sub, the top
+        # menu still catches menu-top
+        is_top = name == stack.top
+        if menu.tts_engine and menu.tts_voice:
+            chan.set_var("tts_engine", menu.tts_engine)
+            chan.set_var("tts_voice", menu.tts_voice)
         chan.set_var("ivr_menu_status", "success")
+        _menu_event(chan, "menu::enter", name)
         reps = errs = timeouts = 0
         running = True
         status = "success"
@@ -195,9 +204,13 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
                         res = yield from media.play(chan, chan.expand(arg), dtmf=media.NO_INPUT)
                         status = {"done": "success", "break": "break", "notfound": "notfound"}.get(res.status, "false")
                     elif action == "menu-sub":
-                        if arg != menu.name:
+                        if arg == menu.name:
+                            status = "success"
+                        else:
                             reps = -1
+                            _menu_event(chan, "menu::exit", name)
                             status = yield from run_menu(chan, stack, arg)
+                            _menu_event(chan, "menu::enter", name)
                     elif action == "menu-exec-app" and not arg:
                         status = "false"    # SWITCH_IVR_ACTION_EXECAPP with nothing to run
                     elif action == "menu-exec-app":
@@ -230,7 +243,13 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
         return status
     finally:
         stack.count -= 1
-        chan.emit("custom", subclass="menu::exit", action=None)
+        if el is not None:
+            _menu_event(chan, "menu::exit", name)
+
+
+def _menu_event(chan: Channel, subclass: str, name: str) -> None:
+    """ivr_send_event: CUSTOM menu::enter / menu::exit with Menu-Name."""
+    chan.emit("custom", subclass=subclass, **{"Menu-Name": name})
 
 
 def _subst(param: str, m: re.Match) -> str:
