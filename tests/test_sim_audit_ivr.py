@@ -287,3 +287,15 @@ def test_ivr_top_menu_run_again_as_a_sub_menu_catches_menu_top(tmp_path: Path, s
     sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.3, "1"), (0.6, "2"), (0.9, "9")])
     # m (cut), s (cut), m again (cut by 9) -> m catches menu-top -> greet-short
     assert [f for _, f in starts(sim)][:4] == ["two.wav", "half.wav", "two.wav", "one.wav"]
+
+
+# ----- prompts ----------------------------------------------------------------------------------
+
+def test_file_string_with_no_playable_part_is_not_found(tmp_path: Path, sounds: Path) -> None:
+    # mod_dptools file_string: next_file skips parts that fail to open; none left -> the open
+    # fails, switch_ivr_play_file returns NOTFOUND without PLAYBACK_START/STOP
+    plan = ext(act("answer"), act("playback", "file_string://$${ref_sounds}/nope1.wav!$${ref_sounds}/nope2.wav"),
+               act("log", "INFO ${current_application_response}"))
+    sim = run(tmp_path, sounds, plan)
+    assert starts(sim) == []
+    assert logs(sim) == ["FILE NOT FOUND"]

@@ -148,13 +148,17 @@ def _duration_of(chan: Channel, spec: str) -> float | None:
     if spec.startswith("local_stream://"):
         return INFINITE
     if spec.startswith("file_string://"):
-        total = 0.0
+        # mod_dptools file_string: next_file skips a part that does not open; with none left the
+        # open fails (NOTFOUND, no playback events)
+        total, found = 0.0, False
         for part in spec[len("file_string://"):].split("!"):
-            d = _duration_of(chan, part) if part else 0.0
+            d = _duration_of(chan, part) if part else None
             if d is None:
-                d = chan.sim.missing_prompt_seconds or 0.0
-            total += d
-        return total
+                d = chan.sim.missing_prompt_seconds
+            if d is not None:
+                total += d
+                found = True
+        return total if found else None
     if spec.startswith(("say:", "phrase:")):
         return chan.sim.missing_prompt_seconds or 0.0
     if "://" in spec:
