@@ -299,3 +299,19 @@ def test_file_string_with_no_playable_part_is_not_found(tmp_path: Path, sounds: 
     sim = run(tmp_path, sounds, plan)
     assert starts(sim) == []
     assert logs(sim) == ["FILE NOT FOUND"]
+
+
+def test_gentones_fires_no_playback_events_and_stops_on_star(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_gentones fires no PLAYBACK_START/STOP; gentones_function passes on_dtmf, so a
+    # playback terminator ('*' by default) ends it
+    plan = ext(act("answer"), act("gentones", "%(1000,0,440)|4"), act("log", "INFO done"))
+    sim = run(tmp_path, sounds, plan, dtmf=[(1.5, "*")])
+    assert starts(sim) == []
+    assert log_times(sim) == [(pytest.approx(1.535, abs=0.01), "done")]
+
+
+def test_gentones_loops_repeat_the_script(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_gentones: "|N" -> switch_buffer_set_loops(N): the tones play N + 1 times
+    plan = ext(act("answer"), act("gentones", "%(500,0,440)|2"), act("log", "INFO done"))
+    sim = run(tmp_path, sounds, plan)
+    assert log_times(sim) == [(pytest.approx(1.5, abs=0.05), "done")]

@@ -9,6 +9,7 @@ from .. import media
 from ..channel import Channel
 from . import application
 from .args import separate
+from .digits import atoi
 
 
 def playback_dtmf(chan: Channel):
@@ -76,7 +77,19 @@ def loop_playback(chan: Channel, data: str) -> Generator[Any, Any, str]:
 
 @application("gentones")
 def gentones(chan: Channel, data: str) -> Generator[Any, Any, None]:
-    yield from media.play(chan, "tone_stream://" + data.split("|")[0], dtmf=None)
+    """``gentones <teletone script>[|<loops>]``: switch_ivr_gentones writes the tones itself (no
+    PLAYBACK_START/STOP), ``loops`` more times (negative: until stopped); playback terminators
+    stop it (gentones_function's on_dtmf)."""
+    if not data:
+        chan.sim.trace.add(chan, "log", level="ERR", text="Invalid Params!")
+        return
+    script, bar, count = data.partition("|")
+    loops = atoi(count) if bar else 0
+    chan.set_var("playback_terminator_used", None)
+    if not chan.answered:
+        chan.pre_answer()
+    once = media.tone_duration("tone_stream://" + script)
+    yield from media.silence(chan, media.INFINITE if loops < 0 else once * (loops + 1), dtmf=playback_dtmf(chan))
 
 
 _SMALL = "0123456789"
