@@ -245,8 +245,8 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
     tech, _, rest = target.partition("/")
     cid_num, cid_name = _caller_id(caller, variables, sim)
     if tech == "error":
-        cause = rest.strip().upper() or "NORMAL_CLEARING"
-        return None, cause if cause in KNOWN_CAUSES else "NORMAL_CLEARING", []
+        # error_outgoing_channel: switch_channel_str2cause(dest), DESTINATION_OUT_OF_ORDER if unknown
+        return None, str2cause(rest) or "DESTINATION_OUT_OF_ORDER", []
     if tech == "loopback":
         bits = rest.split("/")
         dest = bits[0]
@@ -286,10 +286,92 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
     return None, "CHAN_NOT_IMPLEMENTED", []
 
 
+#: FreeSWITCH's own cause codes (switch_types.h switch_call_cause_t) beyond Q.850
+FS_CAUSE_CODES = {
+    "SUCCESS": 142, "ORIGINATOR_CANCEL": 487, "LOSE_RACE": 502, "MANAGER_REQUEST": 503,
+    "BLIND_TRANSFER": 600, "ATTENDED_TRANSFER": 601, "ALLOTTED_TIMEOUT": 602, "USER_CHALLENGE": 603,
+    "MEDIA_TIMEOUT": 604, "PICKED_OFF": 605, "USER_NOT_REGISTERED": 606, "PROGRESS_TIMEOUT": 607,
+    "GATEWAY_DOWN": 609, "CRASH": 700, "SYSTEM_SHUTDOWN": 701,
+}
+
+
+def cause_code(cause: str) -> int:
+    """The number of a cause name (switch_channel_cause2str's table read backwards); 0 if unknown."""
+    from .causes import CAUSE_BY_CODE
+    for code, name in CAUSE_BY_CODE.items():
+        if name == cause:
+            return code
+    return FS_CAUSE_CODES.get(cause, 0)
+
+
+def str2cause(text: str) -> str | None:
+    """switch_channel_str2cause: a number (``17``) or a name in any case; None if unknown."""
+    from .causes import CAUSE_BY_CODE
+    t = text.strip()
+    if t[:1].isdigit():
+        code = atoi(t)
+        by_code = {v: k for k, v in FS_CAUSE_CODES.items()}
+        return CAUSE_BY_CODE.get(code) or by_code.get(code)
+    t = t.upper()
+    return t if t in KNOWN_CAUSES else None
+
+
+def atoi(text: str | None) -> int:
+    """C atoi(): leading blanks, optional sign, digits; 0 when there are none."""
+    if not text:
+        return 0
+    t = text.lstrip()
+    n = 0
+    while n < len(t) and (t[n].isdigit() or (n == 0 and t[n] in "+-")):
+        n += 1
+    try:
+        return int(t[:n])
+    except ValueError:
+        return 0
+
+
+def _is_true(value: str | None) -> bool:
+    from .channel import is_true
+    return is_true(value)
+
+
+#: caller channel variables switch_ivr_originate copies into the originate variables when the
+#: dial string does not set them ("Copy all the missing applicable channel variables from A-leg")
+_INHERITED = (
+    "group_confirm_key", "group_confirm_file", "group_confirm_read_timeout", "group_confirm_cancel_timeout",
+    "group_confirm_timeout", "forked_dial", "fail_on_single_reject", "hangup_on_single_reject",
+    "ignore_early_media", "bridge_early_media", "originate_continue_on_timeout", "ignore_ring_ready",
+    "monitor_early_media_ring", "monitor_early_media_ring_total", "monitor_early_media_fail",
+    "return_ring_ready", "ring_ready", "instant_ringback", "progress_timeout", "language",
+)
+
+#: DIALSTATUS for a failed originate (switch_ivr_originate); other causes give their own name
+_DIALSTATUS = {"ORIGINATOR_CANCEL": "CANCEL", "USER_BUSY": "BUSY", "NO_ANSWER": "NOANSWER",
+               "DESTINATION_OUT_OF_ORDER": "INVALIDARGS", "INVALID_PROFILE": "INVALIDARGS",
+               "CALL_REJECTED": "DONTCALL"}
+
+
+def _floor_epoch(sim: Simulator) -> int:
+    """switch_epoch_time_now(): whole seconds of the wall clock now."""
+    import math
+    return math.floor(sim.start_epoch + sim.engine.now + 1e-6)
+
+
 def originate(sim: Simulator, dial_string: str, caller: Channel | None = None,
               timeout: float | None = None, variables: dict[str, str] | None = None
               ) -> Generator[Any, Any, tuple[Channel | None, str]]:
-    """Call ``dial_string`` and wait for an answer: returns (answered channel, "") or (None, cause)."""
+    """Call ``dial_string`` and wait for an answer: returns (answered channel, "") or (None, cause).
+
+    As switch_ivr_originate: the time limit is ``timeout`` (or 60), replaced by the caller's
+    ``call_timeout`` and then by ``originate_timeout`` of the dial string's variables (whole
+    seconds, atoi); it counts whole wall-clock seconds from the start of each ``|`` group, so it
+    ends when the epoch second has advanced that many times.  A leg's ``leg_timeout`` hangs that
+    leg up ALLOTTED_TIMEOUT one second later than the same number would end the group.  Early
+    media wins like an answer (``early_ok``) unless ``ignore_early_media``/``bridge_early_media``.
+    A group that times out ends the originate (no further ``|`` group) unless
+    ``originate_continue_on_timeout``.  With a caller, ``originate_disposition`` and ``DIALSTATUS``
+    are set on it.
+    """
     gvars, groups = parse_dial_string(dial_string)
     base: dict[str, str] = {}
     if caller is not None:
@@ -299,62 +381,127 @@ def originate(sim: Simulator, dial_string: str, caller: Channel | None = None,
         base.update(caller.exported)
     base.update(variables or {})
     base.update(gvars)
+    if caller is not None:
+        for name in _INHERITED:
+            if name not in base and caller.var(name) is not None:
+                base[name] = caller.var(name) or ""
+        caller.set_var("originate_disposition", "failure")
+        caller.set_var("DIALSTATUS", "INVALIDARGS")
+    limit = int(timeout) if timeout is not None else 0
+    if caller is not None and caller.var("call_timeout") is not None:
+        limit = atoi(caller.var("call_timeout"))
+    if limit <= 0:
+        limit = 60
+    if atoi(base.get("originate_timeout")) > 0:
+        limit = atoi(base.get("originate_timeout"))
+    continue_on_timeout = _is_true(base.get("originate_continue_on_timeout"))
+    iem = base.get("ignore_early_media")
+    early_ok = not (_is_true(iem) or iem in ("consume", "ring_ready") or _is_true(base.get("bridge_early_media"))
+                    or "monitor_early_media_ring" in base or "monitor_early_media_fail" in base)
+    clobber = _is_true(base.get("local_var_clobber"))
+
+    peer, cause = None, ""
     if not groups:
-        return None, "DESTINATION_OUT_OF_ORDER"
-    cause = "NO_ANSWER"
+        # "No origination URL specified!": no leg, no reason -> the caller's (none) -> ORIGINATOR_CANCEL
+        cause = "ORIGINATOR_CANCEL" if caller is not None else "DESTINATION_OUT_OF_ORDER"
     for group in groups:
-        legs: list[Channel] = []
-        fail_causes: list[str] = []
-        for local, target in group.legs:
+        peer, cause, timed_out = yield from _originate_group(sim, group, base, caller, limit, early_ok, clobber)
+        if peer is not None or (timed_out and not continue_on_timeout):
+            break
+        if caller is not None and caller.hungup:
+            break
+    if caller is not None and not caller.hungup:
+        if peer is not None:
+            caller.set_var("originate_disposition", "SUCCESS")
+            caller.set_var("DIALSTATUS", "SUCCESS")
+        else:
+            caller.set_var("originate_disposition", cause)
+            caller.set_var("DIALSTATUS", _DIALSTATUS.get(cause, cause))
+    return peer, cause
+
+
+def _originate_group(sim: Simulator, group: DialGroup, base: dict[str, str], caller: Channel | None,
+                     limit: int, early_ok: bool, clobber: bool
+                     ) -> Generator[Any, Any, tuple[Channel | None, str, bool]]:
+    """One ``,`` group of switch_ivr_originate: (winner, "", False) or (None, cause, timed out)."""
+    legs: list[Channel] = []
+    reason = ""
+    for local, target in group.legs:
+        if clobber:
             v = dict(base)
             v.update(local)
-            leg, why, _ = start_leg(sim, target, v, caller)
-            if leg is None:
-                fail_causes.append(why)
-            else:
-                legs.append(leg)
-        if not legs:
-            cause = fail_causes[-1] if fail_causes else "NO_ANSWER"
+        else:   # the [] variables are set on the channel first, the {} ones after them
+            v = dict(local)
+            v.update(base)
+        leg, why, _ = start_leg(sim, target, v, caller)
+        if leg is None:
+            reason = why
             continue
-        limit = timeout
-        for leg in legs:
-            t = leg.var("leg_timeout") or leg.var("call_timeout") or leg.var("originate_timeout")
-            if t and limit is None:
-                try:
-                    limit = float(t)
-                except ValueError:
-                    pass
-        if limit is None:
-            limit = 60.0
-        deadline = sim.engine.now + limit
-        winner: Channel | None = None
-        try:
-            while True:
-                winner = next((leg for leg in legs if leg.answered and not leg.hungup), None)
-                live = [leg for leg in legs if not leg.hungup]
-                if winner is not None or not live:
-                    break
-                left = deadline - sim.engine.now
-                if left <= 0:
-                    break
-                w = yield Wait(("answer", "hangup"), timeout=left, channels=tuple(live))
-                if w.kind == TIMEOUT:
-                    break
-        finally:
-            if winner is None:
-                for leg in legs:
-                    if not leg.hungup:
-                        leg.hangup("ORIGINATOR_CANCEL" if (caller is not None and caller.hungup) else "NO_ANSWER")
-        if winner is not None:
+        legs.append(leg)
+        if caller is not None:
+            _watch_partner(leg, caller)
+    if not legs:
+        return None, reason or "DESTINATION_OUT_OF_ORDER", False
+    start = _floor_epoch(sim)
+    deadline = start + limit - sim.start_epoch
+    leg_deadline: dict[Channel, tuple[float, str]] = {}
+    for leg in legs:
+        lt = atoi(leg.var("leg_timeout"))
+        if lt > 0:    # check_per_channel_timeouts: elapsed > leg_timeout
+            leg_deadline[leg] = (start + lt + 1 - sim.start_epoch, "ALLOTTED_TIMEOUT")
+        elif caller is None and atoi(leg.var("call_timeout")) > 0:
+            # not switch_ivr_originate (it reads call_timeout from the originating channel only):
+            # kept for the originates without a caller (mod_callcenter contacts), see the report
+            leg_deadline[leg] = (start + atoi(leg.var("call_timeout")) - sim.start_epoch, "NO_ANSWER")
+
+    def won(leg: Channel) -> bool:
+        return not leg.hungup and (leg.answered or (early_ok and leg.pre_answered))
+
+    winner: Channel | None = None
+    timed_out = False
+    try:
+        while True:
+            winner = next((leg for leg in legs if won(leg)), None)
+            live = [leg for leg in legs if not leg.hungup]
+            if winner is not None or not live:
+                break
+            now = sim.engine.now
+            for leg in live:
+                if leg in leg_deadline and now >= leg_deadline[leg][0] - 1e-9:
+                    leg.hangup(leg_deadline[leg][1])
+            live = [leg for leg in live if not leg.hungup]
+            if not live:
+                break
+            if now >= deadline - 1e-9:
+                timed_out = True
+                break
+            wake = min([deadline] + [leg_deadline[leg][0] for leg in live if leg in leg_deadline])
+            yield Wait(("answer", "pre_answer", "hangup"), timeout=max(wake - now, 0.0), channels=tuple(live))
+    finally:
+        if winner is None:
+            cancel = caller is not None and caller.hungup
             for leg in legs:
-                if leg is not winner and not leg.hungup:
-                    leg.hangup("LOSE_RACE")
-            return winner, ""
-        causes = [leg.hangup_cause for leg in legs if leg.hangup_cause]
-        cause = causes[-1] if causes else "NO_ANSWER"
-        if sim.engine.now >= deadline:
-            cause = "NO_ANSWER"
-    return None, cause
+                if not leg.hungup:
+                    leg.hangup("ORIGINATOR_CANCEL" if cancel else "NO_ANSWER")
+    if winner is not None:
+        for leg in legs:
+            if leg is not winner and not leg.hungup:
+                leg.hangup("LOSE_RACE")
+        return winner, "", False
+    if timed_out:
+        return None, "NO_ANSWER", True
+    # the first leg (in dial order) that has a cause names the failure
+    first = next((leg.hangup_cause for leg in legs if leg.hangup_cause), None)
+    return None, first or "NO_ANSWER", False
+
+
+def _watch_partner(leg: Channel, caller: Channel) -> None:
+    """switch_channel_perform_hangup sets ``last_bridge_hangup_cause`` on the partner of the
+    channel that hangs up (an originated leg's partner is its originator)."""
+    def on_event(chan: Channel, event: str, fields: dict[str, Any]) -> None:
+        if event == "hangup" and not caller.hungup:
+            caller.set_var("last_bridge_hangup_cause", fields.get("cause") or "NORMAL_CLEARING")
+    leg.listeners.append(on_event)
 
 
 def bridge_channels(chan: Channel, peer: Channel) -> Generator[Any, Any, str]:
@@ -376,7 +523,17 @@ def bridge_channels(chan: Channel, peer: Channel) -> Generator[Any, Any, str]:
                 peer.send_dtmf(chan.dtmf.popleft())
             if peer.hungup:
                 break
-            w = yield Wait(("peer_hangup", "break", "dtmf"))
+            if not peer.answered:
+                # bridged on early media: audio_bridge_thread answers the originator when the
+                # peer answers
+                w = yield Wait(("peer_hangup", "break", "dtmf", "answer", "hangup"), channels=(chan, peer))
+                if w.kind == "answer" and w.channel is peer:
+                    chan.answer()
+                    continue
+                if w.kind in ("answer", "hangup"):
+                    continue
+            else:
+                w = yield Wait(("peer_hangup", "break", "dtmf"))
             if w.kind == "break":
                 how = "break"
                 break
