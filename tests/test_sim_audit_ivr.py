@@ -315,3 +315,25 @@ def test_gentones_loops_repeat_the_script(tmp_path: Path, sounds: Path) -> None:
     plan = ext(act("answer"), act("gentones", "%(500,0,440)|2"), act("log", "INFO done"))
     sim = run(tmp_path, sounds, plan)
     assert log_times(sim) == [(pytest.approx(1.5, abs=0.05), "done")]
+
+
+PIN = ('pin="1234" pin-file="$${ref_sounds}/half.wav" bad-pin-file="$${ref_sounds}/one.wav" '
+       'exit-sound="$${ref_sounds}/half.wav" timeout="500" max-timeouts="1" digit-len="1"')
+
+
+def test_ivr_pin_is_asked_before_the_greeting(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_menu_execute: with a pin, switch_play_and_get_digits(4, 4, 3, 3000, "#",
+    # pin-file, bad-pin-file, ..., "^1234$", 10000) runs before the menu loop
+    menus = menu('greet-long="$${ref_sounds}/two.wav" ' + PIN, "")
+    sim = run(tmp_path, sounds, ivr_plan(), menus, dtmf=[(0.6, "1"), (0.7, "2"), (0.8, "3"), (0.9, "4")])
+    assert [f for _, f in starts(sim)] == ["half.wav", "two.wav", "half.wav"]   # pin, greeting, exit
+    assert starts(sim)[1][0] == pytest.approx(0.935, abs=0.01)
+    assert logs(sim) == ["status=timeout picked="]
+
+
+def test_ivr_wrong_pin_three_times_leaves_the_menu_without_exit_sound(tmp_path: Path, sounds: Path) -> None:
+    # a failed pin check -> "goto end": no greeting, no exit-sound, ivr_menu_status stays success
+    menus = menu('greet-long="$${ref_sounds}/two.wav" ' + PIN, "")
+    sim = run(tmp_path, sounds, ivr_plan(), menus)
+    assert [f for _, f in starts(sim)] == ["half.wav", "one.wav"] * 3
+    assert log_times(sim) == [(13.5, "status=success picked=")]

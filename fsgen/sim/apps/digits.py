@@ -107,6 +107,39 @@ def _term_chars(terms: str) -> str:
     return "".join(c for i, c in enumerate(terms) if not (c in "+x" and i + 1 < len(terms)))
 
 
+def play_and_get(chan: Channel, min_digits: int, max_digits: int, tries: int, timeout: int, terminators: str,
+                 prompt: str | None, invalid: str | None, var_name: str | None, regex: str | None,
+                 digit_timeout: int) -> Generator[Any, Any, bool]:
+    """switch_play_and_get_digits up to the transfer on failure; True when it returns SUCCESS
+    (or RESTART, which the callers treat alike)."""
+    if regex and var_name:
+        chan.set_var(var_name + "_invalid", None)
+    while chan.ready and tries > 0:
+        res = yield from read_digits(chan, min_digits, max_digits, prompt, var_name, timeout, terminators,
+                                     digit_timeout)
+        if res.status == "restart":
+            return True
+        status = res.status
+        if status == "timeout" and len(res.digits) >= min_digits:
+            status = "success"
+        if min_digits == 0 and not res.digits and chan.var("read_terminator_used") is not None:
+            return True
+        if status == "success" and res.digits:
+            if not regex:
+                return True
+            if _regex_match(regex, res.digits):
+                return True
+            if var_name:
+                chan.set_var(var_name, None)
+                chan.set_var(var_name + "_invalid", res.digits)
+        if not chan.ready:
+            break
+        if invalid:
+            yield from media.play(chan, invalid, dtmf=media.NO_INPUT)
+        tries -= 1
+    return False
+
+
 @application("play_and_get_digits")
 def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
     """``<min> <max> <tries> <timeout> <terminators> <file> <invalid_file> [<var_name> [<regexp>
@@ -126,31 +159,10 @@ def play_and_get_digits(chan: Channel, data: str) -> Generator[Any, Any, None]:
     var_name, regex = arg(7), arg(8)
     digit_timeout = max(atoi(arg(9)), 0)    # switch_atoui
     on_failure = arg(10)
-    if regex and var_name:
-        chan.set_var(var_name + "_invalid", None)
-    while chan.ready and tries > 0:
-        res = yield from read_digits(chan, min_digits, max_digits, prompt, var_name, timeout, terminators,
-                                     digit_timeout)
-        if res.status == "restart":
-            return
-        status = res.status
-        if status == "timeout" and len(res.digits) >= min_digits:
-            status = "success"
-        if min_digits == 0 and not res.digits and chan.var("read_terminator_used") is not None:
-            return
-        if status == "success" and res.digits:
-            if not regex:
-                return
-            if _regex_match(regex, res.digits):
-                return
-            if var_name:
-                chan.set_var(var_name, None)
-                chan.set_var(var_name + "_invalid", res.digits)
-        if not chan.ready:
-            break
-        if invalid:
-            yield from media.play(chan, invalid, dtmf=media.NO_INPUT)
-        tries -= 1
+    ok = yield from play_and_get(chan, min_digits, max_digits, tries, timeout, terminators, prompt, invalid,
+                                 var_name, regex, digit_timeout)
+    if ok:
+        return
     if on_failure and chan.ready:
         target = separate(on_failure, maxparts=4)
         shown = (target + ["(null)"] * 3)[:3]

@@ -21,7 +21,7 @@ from ..channel import Channel
 from ..session import execute
 from ..xmltree import XElement
 from . import application
-from .digits import atoi
+from .digits import atoi, play_and_get
 
 ACTIONS = ("menu-exit", "menu-sub", "menu-exec-app", "menu-play-sound", "menu-back", "menu-top")
 
@@ -39,6 +39,9 @@ class Menu:
     max_failures: int
     max_timeouts: int
     inlen: int
+    pin: str | None = None
+    pin_file: str | None = None
+    bad_pin_file: str | None = None
     tts_engine: str | None = None
     tts_voice: str | None = None
     exec_on_max_failures: str | None = None
@@ -65,7 +68,9 @@ def build_menu(el: XElement) -> Menu:
                 max_failures=max_failures if max_failures > 0 else 3,
                 max_timeouts=max_timeouts if max_timeouts > 0 else 3,
                 inlen=max(atoi(a.get("digit-len")), 0),
-                tts_engine=a.get("tts-engine"), tts_voice=a.get("tts-voice"),
+                tts_engine=a.get("tts-engine"), tts_voice=a.get("tts-voice"), pin=a.get("pin") or None,
+                pin_file=a.get("pin-file") or "ivr/ivr-please_enter_pin_followed_by_pound.wav",
+                bad_pin_file=a.get("bad-pin-file") or "conference/conf-bad-pin.wav",
                 exec_on_max_failures=a.get("exec-on-max-failures"),
                 exec_on_max_timeouts=a.get("exec-on-max-timeouts"))
     for e in el.findall("entry"):
@@ -164,6 +169,14 @@ def run_menu(chan: Channel, stack: _Stack, name: str) -> Generator[Any, Any, str
             chan.set_var("tts_voice", menu.tts_voice)
         chan.set_var("ivr_menu_status", "success")
         _menu_event(chan, "menu::enter", name)
+        if menu.pin:
+            # switch_play_and_get_digits(len, len, 3 tries, 3000 ms, "#", pin-file, bad-pin-file,
+            # ^pin$, 10000 ms); anything but SUCCESS -> "goto end" (no exit-sound)
+            n = len(menu.pin)
+            ok = yield from play_and_get(chan, n, n, 3, 3000, "#", menu.pin_file, menu.bad_pin_file, None,
+                                         "^" + menu.pin + "$", 10000)
+            if not ok:
+                return "false"
         reps = errs = timeouts = 0
         running = True
         status = "success"
