@@ -147,3 +147,164 @@ def test_tz_offset_uses_c_integer_division(tmp_path: Path) -> None:
 ])
 def test_tod_tz_offset_parsing_as_check_tz(tmp_path: Path, offset: str, expected: str) -> None:
     assert timed(tmp_path, 'hour="15"', variables={"tod_tz_offset": offset}) == expected
+
+
+# ---- parse_exten: conditions ------------------------------------------------------------------
+
+NEXT = """<extension name="next"><condition><action application="set" data="next=ran"/></condition></extension>"""
+
+
+def test_matching_time_attributes_queue_actions_even_when_the_field_fails(tmp_path: Path) -> None:
+    # parse_exten: time_match == 1 sets anti_action = FALSE; the failing field only sets
+    # proceed = 0, so the actions are queued (captures empty) and the hunt goes on
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="a"><condition field="caller_id_number" expression="^(9)" hour="10">
+    <action application="set" data="t=hit[$1]"/><anti-action application="set" data="t=miss"/>
+  </condition></extension>{NEXT}</context>""")
+    assert sets(sim) == ["t=hit[]", "next=ran"]
+
+
+def test_a_passing_field_queues_actions_even_when_the_time_attributes_fail(tmp_path: Path) -> None:
+    # parse_exten: time_match == 0 only clears proceed; the field's regex then sets proceed = 1
+    # and anti_action = FALSE
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="a"><condition field="destination_number" expression="^100$" hour="3">
+    <action application="set" data="t=hit"/><anti-action application="set" data="t=miss"/>
+  </condition></extension>{NEXT}</context>""")
+    assert sets(sim) == ["t=hit"]
+
+
+def test_matching_time_attributes_override_a_failing_regex_list(tmp_path: Path) -> None:
+    # same anti_action flag for regex="all": the list failing does not set it back
+    sim = run(tmp_path, """<context name="t"><extension name="a">
+  <condition regex="all" hour="10">
+    <regex field="destination_number" expression="^100$"/><regex field="caller_id_number" expression="^9"/>
+    <action application="set" data="t=hit"/><anti-action application="set" data="t=miss"/>
+  </condition></extension></context>""")
+    assert sets(sim) == ["t=hit"]
+
+
+def test_any_list_captures_come_from_an_earlier_failed_regex(tmp_path: Path) -> None:
+    # parse_exten: a <regex> with a field and '(' that runs its loop turn to the end is saved
+    # (save_re, save_proceed); the passing one breaks the loop before being saved, so the
+    # failed one's captures (none) and proceed (0) are used: actions queued, the hunt goes on
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="a"><condition regex="any">
+    <regex field="caller_id_number" expression="^(9)(\\d+)$"/>
+    <regex field="destination_number" expression="^(1)(\\d+)$"/>
+    <action application="set" data="t=[$1][$2]"/>
+  </condition></extension>{NEXT}</context>""")
+    assert sets(sim) == ["t=[][]", "next=ran"]
+
+
+def test_any_list_captures_of_the_regex_that_broke_the_loop(tmp_path: Path) -> None:
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="a"><condition regex="any">
+    <regex field="caller_id_number" expression="^9"/>
+    <regex field="destination_number" expression="^(1)(\\d+)$"/>
+    <action application="set" data="t=[$1][$2]"/>
+  </condition></extension>{NEXT}</context>""")
+    assert sets(sim) == ["t=[1][00]"]
+
+
+def test_xor_list_captures_come_from_the_last_regex_with_a_group(tmp_path: Path) -> None:
+    # xor never breaks: every <regex> with a field and '(' is saved, the last one wins even
+    # when it failed (its proceed 0 makes the extension not match)
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="a"><condition regex="xor">
+    <regex field="destination_number" expression="^(1)(\\d+)$"/>
+    <regex field="caller_id_number" expression="^(9)$"/>
+    <action application="set" data="t=[$1][$2]"/><anti-action application="set" data="t=anti"/>
+  </condition></extension>{NEXT}</context>""")
+    assert sets(sim) == ["t=[][]", "next=ran"]
+
+
+def test_all_list_failing_after_a_saved_pass_still_matches_the_extension(tmp_path: Path) -> None:
+    # regex="all": the first <regex> (with '(') passes and is saved; the second fails and breaks;
+    # anti_action stays TRUE but proceed is the saved 1, so the extension matches and the hunt
+    # stops although nothing was queued by it
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="first" continue="true"><condition><action application="set" data="first=ran"/></condition></extension>
+  <extension name="a"><condition regex="all">
+    <regex field="destination_number" expression="^(100)$"/>
+    <regex field="caller_id_number" expression="^9"/>
+    <action application="set" data="t=all"/>
+  </condition></extension>{NEXT}</context>""")
+    assert sets(sim) == ["first=ran"]
+
+
+def test_dp_match_and_dp_regex_match_variables(tmp_path: Path) -> None:
+    # parse_exten: switch_capture_regex pushes every group onto DP_MATCH (a pushed header is an
+    # ARRAY::), and onto DP_REGEX_MATCH_<n> for each <regex> with a field and '('
+    sim = run(tmp_path, """<context name="t">
+  <extension name="a" continue="true"><condition field="destination_number" expression="^(1)(\\d+)$">
+    <action application="log" data="INFO ${DP_MATCH}" inline="true"/>
+  </condition></extension>
+  <extension name="b"><condition regex="all">
+    <regex field="caller_id_number" expression="^(\\d)000$"/>
+    <regex field="destination_number" expression="^1"/>
+    <action application="log" data="INFO ${DP_REGEX_MATCH_1}|${DP_MATCH}"/>
+  </condition></extension></context>""")
+    logs = [r["text"] for r in sim.trace.records if r["event"] == "log" and r["leg"] == "b"]
+    assert logs == ["ARRAY::100|:1|:00", "ARRAY::1000|:1|ARRAY::1000|:1"]
+
+
+# ---- switch_perform_substitution / switch_regex_perform ---------------------------------------
+
+def test_brace_captures_and_no_backslash_escape(tmp_path: Path) -> None:
+    # switch_perform_substitution: ${N} is a capture too; a backslash does not escape '$';
+    # ${x} is left for the execution-time expansion (x unset: "")
+    sim = run(tmp_path, """<context name="t"><extension name="a">
+  <condition field="destination_number" expression="^(1)(0)(0)$">
+    <action application="set" data="a=${1}x${3}"/>
+    <action application="set" data="b=$9|${x}|$"/>
+    <action application="log" data="INFO \\$2"/>
+  </condition></extension></context>""")
+    assert sets(sim) == ["a=1x0", "b=||$", "INFO \\0"]
+
+
+@pytest.mark.parametrize("expr,dest,expected", [
+    ("_1XX", "100", "hit"),          # switch_ast2regex: ^1[0-9][0-9]$
+    ("_1XX", "1000", "miss"),
+    ("_NXX", "100", "miss"),         # N is [2-9]
+    ("_2.", "2345", "hit"),          # . is .*
+    ("/^ABC$/i", "abc", "hit"),      # /.../i : caseless
+    ("/^abc", "/^abc", "miss"),      # no closing '/': an error, no match
+    ("^\\d+$", "\u0661\u0662", "miss"),   # PCRE without UTF: \d is ASCII only
+])
+def test_expression_forms_of_switch_regex_perform(tmp_path: Path, expr: str, dest: str, expected: str) -> None:
+    sim = run(tmp_path, f"""<context name="t"><extension name="a">
+  <condition field="destination_number" expression="{expr}">
+    <action application="set" data="t=hit"/><anti-action application="set" data="t=miss"/>
+  </condition></extension></context>""", dest=dest)
+    assert sets(sim) == ["t=" + expected]
+
+
+def test_profile_field_names_are_case_insensitive(tmp_path: Path) -> None:
+    # switch_caller_get_field_by_name compares with strcasecmp
+    sim = run(tmp_path, """<context name="t"><extension name="a">
+  <condition field="Caller_ID_Number" expression="^1000$">
+    <action application="set" data="t=hit"/><anti-action application="set" data="t=miss"/>
+  </condition></extension></context>""")
+    assert sets(sim) == ["t=hit"]
+
+
+@pytest.mark.parametrize("loop,count", [("", 0), ("x", 0), ("2x", 2), ("3", 3)])
+def test_loop_attribute_is_atoi(tmp_path: Path, loop: str, count: int) -> None:
+    # parse_exten: if (loop) loop_count = atoi(loop)
+    sim = run(tmp_path, f"""<context name="t"><extension name="a"><condition>
+  <action application="set" data="t=1" loop="{loop}"/><action application="set" data="end=1"/>
+</condition></extension></context>""")
+    assert sets(sim) == ["t=1"] * count + ["end=1"]
+
+
+@pytest.mark.parametrize("value,inline", [("2", True), ("0", False), (" true", False), ("TRUE", True)])
+def test_inline_attribute_is_switch_true(tmp_path: Path, value: str, inline: bool) -> None:
+    # switch_true(): yes/on/true/t/enabled/active/allow (any case) or a non-zero number
+    sim = run(tmp_path, f"""<context name="t">
+  <extension name="a" continue="true"><condition>
+    <action application="set" data="x=1" inline="{value}"/></condition></extension>
+  <extension name="b"><condition field="${{x}}" expression="^1$">
+    <action application="set" data="saw=yes"/><anti-action application="set" data="saw=no"/>
+  </condition></extension></context>""")
+    assert sets(sim)[-1] == ("saw=yes" if inline else "saw=no")

@@ -50,50 +50,92 @@ InlineExec = Callable[[str, str, XElement], None]
 _re_cache: dict[str, re.Pattern | None] = {}
 
 
+def ast2regex(pat: str) -> str:
+    """switch_ast2regex: an Asterisk-style ``_`` pattern (N X Z and ``.``) as a regex."""
+    out = ["^"]
+    for ch in pat:
+        out.append({"N": "[2-9]", "X": "[0-9]", "Z": "[1-9]", ".": ".*"}.get(ch, ch))
+    out.append("$")
+    return "".join(out)
+
+
 def compile_regex(expr: str) -> re.Pattern | None:
-    """PCRE as FreeSWITCH writes it; ``/.../`` delimiters are accepted too."""
+    """The pattern switch_regex_perform() compiles: ``_...`` is an Asterisk pattern,
+    ``/.../flags`` takes ``i`` (caseless) and ``s`` (dotall) and needs its closing slash;
+    PCRE without UTF mode, so ``\\d`` and ``\\w`` are ASCII.  None when it does not compile."""
     pat = _re_cache.get(expr)
     if pat is None and expr not in _re_cache:
-        src = expr
-        flags = 0
-        if len(src) >= 2 and src.startswith("/") and src.rfind("/") > 0:
+        src = ast2regex(expr[1:]) if expr.startswith("_") else expr
+        flags = re.ASCII
+        ok = True
+        if src.startswith("/"):
             end = src.rfind("/")
-            if "i" in src[end + 1:]:
-                flags |= re.IGNORECASE
-            src = src[1:end]
+            if end == 0:
+                ok = False          # "missing ending '/' delimeter": no match
+            else:
+                opts = src[end + 1:]
+                if "i" in opts:
+                    flags |= re.IGNORECASE
+                if "s" in opts:
+                    flags |= re.DOTALL
+                src = src[1:end]
         try:
-            pat = re.compile(src, flags)
+            pat = re.compile(src, flags) if ok else None
         except re.error:
             pat = None
         _re_cache[expr] = pat
     return pat
 
 
-def substitute(data: str, m: re.Match) -> str:
-    """switch_perform_substitution: ``$N`` -> capture N ("" when absent)."""
+def substitute(data: str, m: re.Match | None) -> str:
+    """switch_perform_substitution: ``$N`` and ``${N}`` -> capture N ("" when unset or when
+    there is no match); a backslash is not an escape here.  A ``${`` whose digits are not
+    closed by ``}`` loses its ``${`` and leaves the digits in the index buffer, as in C."""
     if "$" not in data:
         return data
-    out = []
-    i = 0
-    n = len(data)
-    while i < n:
-        c = data[i]
-        if c == "\\" and i + 1 < n and data[i + 1] == "$":
-            out.append("$")
-            i += 2
+    out: list[str] = []
+    index: list[str] = []
+    x, n = 0, len(data)
+    while x < n:
+        if data[x] != "$":
+            out.append(data[x])
+            x += 1
             continue
-        if c == "$" and i + 1 < n and data[i + 1].isdigit():
-            j = i + 1
-            while j < n and data[j].isdigit():
-                j += 1
-            idx = int(data[i + 1:j])
-            if idx <= m.re.groups:
-                out.append(m.group(idx) or "")
-            i = j
+        x += 1
+        start = x
+        brace = x < n and data[x] == "{"
+        if brace:
+            x += 1
+        if not (x < n and data[x] in _DIGITS):
+            x -= brace
+            out.append(data[x - 1])
             continue
-        out.append(c)
-        i += 1
+        while x < n and data[x] in _DIGITS and len(index) < 9:
+            index.append(data[x])
+            x += 1
+        if brace:
+            if not (x < n and data[x] == "}"):
+                x = max(x - (len(index) - 1), start)   # C steps back by the whole buffer
+                out.append(data[x - 1])
+                continue
+            x += 1
+        num = int("".join(index))
+        index = []
+        if m is not None and 0 <= num <= min(256, m.re.groups):
+            out.append(m.group(num) or "")
     return "".join(out)
+
+
+_DIGITS = "0123456789"
+
+
+def captures(m: re.Match | None) -> str | None:
+    """What switch_capture_regex() pushes (SWITCH_STACK_PUSH) onto a variable: every set group
+    from 0; a pushed header is always an array (``ARRAY::a|:b``); None when nothing."""
+    if m is None:
+        return None
+    got = [g for g in (m.group(i) for i in range(m.re.groups + 1)) if g is not None]
+    return "ARRAY::" + "|:".join(got) if got else None
 
 
 class _Expr:
@@ -325,9 +367,11 @@ class Hunter:
         return timecond.check(el, sim.wall_time(), zone, sim.tz, offset)
 
     def _field_data(self, fld: str) -> str:
+        """A condition's field: expanded when it holds a ``$``, else the caller profile field
+        of that name (switch_caller_get_field_by_name compares names case-insensitively)."""
         if "$" in fld:
             return self.chan.expand(fld)
-        v = self.profile.field(fld)
+        v = self.profile.field(fld.lower())
         return v or ""
 
     def _pattern(self, expr: _Expr) -> tuple[str, re.Pattern | None]:
@@ -336,73 +380,81 @@ class Hunter:
         expression = self.chan.expand(expr.raw)
         return expression, compile_regex(expression)
 
+    def _perform(self, el: XElement, expr: _Expr, fld: str) -> tuple[str, str, re.Match | None]:
+        """switch_regex_perform on a field: (expression, field data, match or None)."""
+        expression, pat = self._pattern(expr)
+        data = self._field_data(fld)
+        if pat is None:
+            chan = self.chan
+            self.errors.append(f"{el.where()}: bad regular expression {expression!r}")
+            chan.sim.trace.error(chan, "bad_regex", f"bad regular expression {expression!r}", where=el.where())
+            return expression, data, None
+        lit = expr.lit
+        if lit is not None:   # no groups: only whether it matches counts
+            return expression, data, (_HIT if data == lit or data == lit + "\n" else None)
+        return expression, data, pat.search(data)
+
     def parse_exten(self, xexten: XElement, name: str, recur: int = 0) -> bool:
         """Evaluate one extension element (parse_exten() of mod_dialplan_xml)."""
         return self._block(_Block(xexten), name, recur)
 
     def _block(self, block: _Block, name: str, recur: int) -> bool:
+        """parse_exten(): the conditions of an extension (or of a condition, nested)."""
         if recur > 100:
             return False
         proceed = False
         chan = self.chan
         for c in block.conds:
             brk = c.brk
-            if c.timed:
-                time_match = self._time_check(c.el)
-            else:
-                time_match = -1
+            time_match = self._time_check(c.el) if c.timed else -1
             anti = True
-            match: re.Match | None = None
+            # time_match 1 clears anti_action on its own: a field that then fails still
+            # queues the actions (proceed 0); time_match 0 only clears proceed
             if time_match == 1:
                 anti = False
                 proceed = True
             elif time_match == 0:
                 proceed = False
-            fld = c.field
+            subst = False              # field && strchr(expression, '('): $N substitution, DP_MATCH
+            match: re.Match | None = None
             if c.expr is None:
-                anti, proceed, match = self._regex_list(c, time_match)
-            else:
-                expression, pat = self._pattern(c.expr)
-                if fld is not None:
-                    data = self._field_data(fld)
-                    m = None
-                    if pat is None:
-                        self.errors.append(f"{c.el.where()}: bad regular expression {expression!r}")
-                        chan.sim.trace.error(chan, "bad_regex", f"bad regular expression {expression!r}",
-                                             where=c.el.where())
-                        hit = False
-                    elif c.expr.lit is not None:   # no groups: only whether it matches counts
-                        lit = c.expr.lit
-                        hit = data == lit or data == lit + "\n"
-                    else:
-                        m = pat.search(data)
-                        hit = m is not None
-                    # a field condition with time attributes needs both to match
-                    proceed = hit and time_match != 0
-                    anti = not proceed
-                    if proceed and "(" in expression:
-                        match = m
-                elif time_match == -1:
+                passed, proceed, subst, match = self._regex_list(c, proceed)
+                if passed:
                     anti = False
-                    proceed = True
-            acts = c.anti if anti else c.actions
-            if acts:
-                if self.extension is None:
-                    self.extension = Extension(name)
-                queued = self.extension.actions
-                for a in acts:
-                    if a.inline:
-                        data = substitute(a.data, match) if match is not None and not anti else a.data
+            elif c.field is not None:
+                expression, _data, m = self._perform(c.el, c.expr, c.field)
+                proceed = m is not None
+                if proceed:
+                    anti = False
+                subst = "(" in expression
+                match = m if m is not _HIT else None
+            elif time_match == -1:
+                anti = False
+                proceed = True
+            if anti:
+                if c.anti:
+                    queued = self._queue(name)
+                    for a in c.anti:
                         for _ in range(a.loop):
-                            self.inline_exec(a.app, data, a.el)
-                        continue
-                    act = a.action
-                    if match is not None and not anti and a.subst:
-                        act = Action(a.app, substitute(a.data, match), a.el)
-                    for _ in range(a.loop):
-                        queued.append(act)
-                if anti:
+                            if a.inline:
+                                self.inline_exec(a.app, a.data, a.el)
+                            else:
+                                queued.append(a.action)
                     proceed = True
+            else:
+                if subst:
+                    chan.set_var("DP_MATCH", captures(match))
+                if c.actions:
+                    queued = self._queue(name)
+                    for a in c.actions:
+                        act = a.action
+                        if subst and a.subst:
+                            act = Action(a.app, substitute(a.data, match), a.el)
+                        for _ in range(a.loop):
+                            if a.inline:
+                                self.inline_exec(act.app, act.data, a.el)
+                            else:
+                                queued.append(act)
             if (not anti and brk == "on-true") or (anti and brk == "on-false") or brk == "always":
                 break
             if proceed and c.nested is not None:
@@ -415,50 +467,77 @@ class Hunter:
             proceed = True
         return proceed
 
-    def _regex_list(self, c: _Cond, time_match: int) -> tuple[bool, bool, re.Match | None]:
+    def _queue(self, name: str) -> list[Action]:
+        if self.extension is None:
+            self.extension = Extension(name)
+        return self.extension.actions
+
+    def _regex_list(self, c: _Cond, proceed: bool) -> tuple[bool, bool, bool, re.Match | None]:
+        """The ``regex="all|any|xor"`` branch of parse_exten(): (passes, proceed, substitute?,
+        capture source).  As in C, the captures used afterwards are those of the last
+        ``<regex>`` with a field and a ``(`` that was evaluated to the end of its loop turn
+        (its own proceed included), else those of the one the loop broke on; every such
+        turn also sets ``DP_REGEX_MATCH_<n>``."""
         rule = c.regex_rule or ""
         all_, xor = rule == "all", rule == "xor"
         passed = failed = 0
-        proceed = False
+        chan = self.chan
+        for name in [k for k in chan.variables if k.startswith("DP_REGEX_MATCH")]:
+            chan.set_var(name, None)
+        saved: tuple[bool, re.Match | None] | None = None
+        last_field: str | None = None
+        last_expression = ""
         last_match: re.Match | None = None
-        for xr in c.regexes:
-            fld = xr.field
-            expression, pat = self._pattern(xr.expr)
+        for total, xr in enumerate(c.regexes, 1):
+            regex_time = self._time_check(xr.el) if xr.timed else -1
+            last_field = fld = xr.field
+            stop = False
             if fld is not None:
-                m = pat.search(self._field_data(fld)) if pat is not None else None
+                expression, _data, m = self._perform(xr.el, xr.expr, fld)
+                last_expression = expression
+                last_match = m if m is not _HIT else None
                 proceed = m is not None
                 if proceed:
                     passed += 1
-                    if "(" in expression:
-                        last_match = m
-                    if not all_ and not xor:
-                        break
+                    stop = not all_ and not xor
                 else:
                     failed += 1
-                    if all_ and not xor:
-                        break
-            elif not xr.timed or self._time_check(xr.el) == 1:
-                passed += 1
-                proceed = True
-                if not all_ and not xor:
-                    break
+                    stop = all_ and not xor
             else:
-                failed += 1
-                if all_:
-                    break
+                last_expression = self._pattern(xr.expr)[0]
+                last_match = None
+                if regex_time != 0:
+                    passed += 1
+                    proceed = True
+                    stop = not all_ and not xor
+                else:
+                    failed += 1
+                    stop = all_
+            if stop:
+                break
+            if fld is not None and "(" in last_expression:
+                chan.set_var(f"DP_REGEX_MATCH_{total}", captures(last_match))
+                saved = (proceed, last_match)
         if xor:
-            anti = passed != 1
+            ok = passed == 1
         else:
-            anti = not ((all_ and not failed) or (not all_ and passed))
-        return anti, proceed, last_match
+            ok = (all_ and not failed) or (not all_ and passed > 0)
+        if saved is not None:
+            proceed, match = saved
+            return ok, proceed, True, match
+        return ok, proceed, last_field is not None and "(" in last_expression, last_match
+
+
+#: stands for a match of a pattern without groups (only that it matched counts)
+_HIT: re.Match = re.match("", "")  # type: ignore[assignment]
 
 
 def _true(v: str | None) -> bool:
-    return v is not None and v.strip().lower() in ("true", "yes", "on", "1", "t", "enabled", "active", "allow")
+    """switch_true()."""
+    return v is not None and timecond._true(v)
 
 
 def _loop(xa: XElement) -> int:
-    try:
-        return max(int(xa.get("loop") or "1"), 0)
-    except ValueError:
-        return 1
+    """``loop``: atoi of the attribute when present (so "" or "x" is 0: nothing runs)."""
+    v = xa.get("loop")
+    return 1 if v is None else max(timecond.atol(v), 0)
