@@ -424,6 +424,11 @@ class _Batch:
         self.results: dict[int, LookupResult | BaseException] = {}
 
 
+# As much of the database file as SQLite may map (it caps this at its compile-time maximum,
+# 2 GB by default); the mapping shares the OS page cache, it does not copy the file.
+_SQLITE_MMAP_BYTES = 1 << 31
+
+
 class LookupRunner:
     """Runs named lookups for a call, each under the configured deadline, in worker threads."""
 
@@ -435,13 +440,16 @@ class LookupRunner:
         self.pool = ThreadPool(threads or config.db_threads)
         # SQLite answers an indexed read in tens of microseconds, less than waking the event loop
         # from a worker thread costs; reads run on the loop over a read-only connection that
-        # never waits for a lock, their deadline enforced by SQLite's progress handler.
+        # never waits for a lock, their deadline enforced by SQLite's progress handler. The file
+        # is memory-mapped: pages come straight from the OS page cache instead of one pread()
+        # system call and copy each (a 1M-customer lookup touched ~4 pages its 2 MB page cache
+        # did not hold). Still read live: SQLite checks the WAL on every read transaction.
         # PostgreSQL reads go over asynchronous connections the greenlet waits on itself.
         self.inline_database: peewee.Database | None = None
         self.pg_reader: CooperativeReader | None = None
         if isinstance(database, peewee.SqliteDatabase) and database.database != ":memory:":
             self.inline_database = peewee.SqliteDatabase(
-                database.database, pragmas={"query_only": 1, "foreign_keys": 1}, timeout=0)
+                database.database, pragmas={"query_only": 1, "foreign_keys": 1, "mmap_size": _SQLITE_MMAP_BYTES}, timeout=0)
         elif isinstance(database, peewee.PostgresqlDatabase):
             self.pg_reader = CooperativeReader(database.database, dict(database.connect_params),
                                                size=max(4, config.db_threads * 2))

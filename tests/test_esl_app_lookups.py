@@ -94,6 +94,22 @@ def test_customer_and_arrears_take_one_query(runner, database, monkeypatch):
     assert answers == [("100.25", "40", 1), ("100.25", "40", 3), ("100.25", "40", 2)]
 
 
+def test_a_change_is_seen_by_the_very_next_lookup(runner, database):
+    """Lookups read live: the inline SQLite reader (memory-mapped file, its own page cache) and
+    PostgreSQL's pooled connections both answer the next call with what was just written."""
+    from esl_app.models import Customer
+
+    c = add_customer("周杰", "950009", ["13655556666"], tier="normal")
+    for _ in range(3):  # the pages are in the reader's cache before the change
+        assert runner.run(["customer"], call("13655556666", "customer")).variables["hotline_customer_tier"] == "normal"
+    Customer.update(tier="gold", name="周杰伦").where(Customer.id == c.id).execute()
+    v = runner.run(["customer", "arrears"], call("13655556666", "customer,arrears")).variables
+    assert (v["hotline_customer_tier"], v["hotline_customer_name"], v["hotline_arrears"]) == ("gold", "周杰伦", "false")
+    add_bill(c, "9.90", 2)
+    v = runner.run(["customer", "arrears"], call("13655556666", "customer,arrears")).variables
+    assert (v["hotline_arrears"], v["hotline_arrears_amount"]) == ("true", "9.90")
+
+
 def test_arrears_identifies_caller_itself(runner, database):
     c = add_customer("赵敏", "950003", ["13611112222"])
     add_bill(c, "12", 3)
