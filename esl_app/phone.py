@@ -62,17 +62,27 @@ def normalise(raw: str | None, default_area_code: str = "") -> PhoneNumber:
     """
     if raw is None:
         return PhoneNumber("", "other")
-    text, extension = _split_extension(str(raw))
+    text = str(raw)
+    if text.isascii() and (text.isdigit() or (text[:1] == "+" and text[1:].isdigit())):
+        # The usual CLI: plain digits, perhaps after a "+". No extension mark, no separator: the
+        # regular expressions below would leave it as it is (most of the cost of a live lookup's
+        # caller key).
+        return _classify(text[1:], True, default_area_code) if text[0] == "+" else \
+            _classify(text, False, default_area_code)
+    text, extension = _split_extension(text)
     number = _core(text, default_area_code)
     return PhoneNumber(number.key, number.kind, extension)
 
 
 def _core(text: str, default_area_code: str = "") -> PhoneNumber:
     """Normalise a number that carries no extension."""
-    extension = ""
     text = _SEPARATORS.sub("", text)
-    international = text.startswith("+")
-    digits = re.sub(r"\D", "", text)
+    return _classify(re.sub(r"\D", "", text), text.startswith("+"), default_area_code)
+
+
+def _classify(digits: str, international: bool, default_area_code: str) -> PhoneNumber:
+    """The key and kind of a number given as its digits alone (and whether a "+" came first)."""
+    extension = ""
     if not digits:
         return PhoneNumber("", "other", extension)
 
