@@ -250,7 +250,8 @@ Case = Record({
 Agent = Record({
     "name": Field(Str("an agent name", r"[A-Za-z0-9_.@-]{1,64}", "letters, digits, . @ - _"), True),
     "contact": Field(Str("a dial string", extra=_with_globals, max_len=300), True,
-                     doc="e.g. user/1001@${domain} or [call_timeout=10]sofia/gateway/gw/13800000000"),
+                     doc="e.g. user/1001@${domain} or [leg_timeout=15]sofia/gateway/gw/13800000000 (a ring limit: "
+                         "mod_callcenter ignores call_timeout in a sofia contact)"),
     "level": Field(Int(1, 99), default=1, doc="tier level: lower levels are offered calls first"),
     "position": Field(Int(1, 999), default=1, doc="position within the level"),
     "status": Field(Enum(AGENT_STATUSES), default="Available"),

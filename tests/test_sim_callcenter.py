@@ -171,15 +171,47 @@ def test_unanswered_agent_is_skipped_for_the_next_one_and_put_on_break(tmp_path:
     assert statuses[-1] == "On Break"
 
 
-def test_call_timeout_of_the_contact_limits_the_ringing(tmp_path: Path, sounds: Path) -> None:
+def test_call_timeout_in_a_sofia_contact_does_not_limit_the_ringing(tmp_path: Path, sounds: Path) -> None:
+    # switch_ivr_originate reads call_timeout from the originating channel only, and mod_callcenter
+    # originates agents without one: the agent rings on (up to agent-originate-timeout, 60 s)
     slow = agent("agent1")
     slow["contact"] = "[call_timeout=3]sofia/test/sip:agent1@127.0.0.1:5071"
+    sim = make_sim(tmp_path, sounds, agents=[slow], tiers=[("agent1", 1, 1)],
+                   parties={"agent1": {"ring": 30.0, "talk": 2.0}})
+    run_calls(sim, [(0.0, "2000", {})])
+    assert not cc_events(sim, "bridge-agent-fail")
+    res = results(sim)["2000"]
+    assert res["cause"] == "answered" and res["agent"] == "agent1"
+    assert [e["t"] for e in cc_events(sim, "bridge-agent-start")] == [pytest.approx(30.0, abs=0.2)]
+
+
+def test_leg_timeout_of_the_contact_limits_the_ringing(tmp_path: Path, sounds: Path) -> None:
+    # check_per_channel_timeouts: the leg is hung up ALLOTTED_TIMEOUT once more than leg_timeout
+    # whole seconds have passed
+    slow = agent("agent1")
+    slow["contact"] = "[leg_timeout=3]sofia/test/sip:agent1@127.0.0.1:5071"
     sim = make_sim(tmp_path, sounds, params={"max-wait-time": "8"}, agents=[slow], tiers=[("agent1", 1, 1)],
                    parties={"agent1": {"ring": 30.0, "talk": 2.0}})
     run_calls(sim, [(0.0, "2000", {})])
     fails = cc_events(sim, "bridge-agent-fail")
+    assert fails and fails[0]["hangup_cause"] == "ALLOTTED_TIMEOUT"
+    assert 2.9 <= fails[0]["t"] <= 4.3
+    assert results(sim)["2000"]["reason"] == "TIMEOUT"
+
+
+def test_call_timeout_of_a_user_contact_limits_the_ringing(tmp_path: Path, sounds: Path) -> None:
+    # user_outgoing_channel without a session originates the user's dial-string itself, for the
+    # call_timeout of the variables it is given: the agent gives up NO_ANSWER after 3 s
+    slow = agent("agent1")
+    slow["contact"] = "[call_timeout=3]user/agent1"
+    user = ('<include><user id="agent1"><params><param name="dial-string" '
+            'value="sofia/test/sip:agent1@127.0.0.1:5071"/></params></user></include>')
+    sim = make_sim(tmp_path, sounds, params={"max-wait-time": "8"}, agents=[slow], tiers=[("agent1", 1, 1)],
+                   parties={"agent1": {"ring": 30.0, "talk": 2.0}}, files={"directory/users.xml": user})
+    run_calls(sim, [(0.0, "2000", {})])
+    fails = cc_events(sim, "bridge-agent-fail")
     assert fails and fails[0]["hangup_cause"] == "NO_ANSWER"
-    assert 2.9 <= fails[0]["t"] <= 3.3
+    assert 1.9 <= fails[0]["t"] <= 3.3
     assert results(sim)["2000"]["reason"] == "TIMEOUT"
 
 

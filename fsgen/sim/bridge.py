@@ -275,7 +275,15 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
         local, tgt = groups[0].legs[0]
         leg_vars = dict(merged)
         leg_vars.update(local)
-        return start_leg(sim, tgt, leg_vars, caller, depth + 1)
+        chan, why, extra = start_leg(sim, tgt, leg_vars, caller, depth + 1)
+        if chan is not None and caller is None:
+            # user_outgoing_channel with no session originates the user's dial-string itself, for
+            # call_timeout (else leg_timeout) of the variables it was given, 60 s by default
+            raw = variables.get("call_timeout")
+            if raw is None:
+                raw = variables.get("leg_timeout")
+            chan.user_timelimit = atoi(raw) if atoi(raw) > 0 else 60
+        return chan, why, extra
     if tech == "sofia":
         return _sofia_leg(sim, target, cid_num, cid_name, variables), "", []
     extra = ENDPOINTS.get(tech)
@@ -449,10 +457,11 @@ def _originate_group(sim: Simulator, group: DialGroup, base: dict[str, str], cal
         lt = atoi(leg.var("leg_timeout"))
         if lt > 0:    # check_per_channel_timeouts: elapsed > leg_timeout
             leg_deadline[leg] = (start + lt + 1 - sim.start_epoch, "ALLOTTED_TIMEOUT")
-        elif caller is None and atoi(leg.var("call_timeout")) > 0:
-            # not switch_ivr_originate (it reads call_timeout from the originating channel only):
-            # kept for the originates without a caller (mod_callcenter contacts), see the report
-            leg_deadline[leg] = (start + atoi(leg.var("call_timeout")) - sim.start_epoch, "NO_ANSWER")
+        # call_timeout among a leg's own variables is read by nobody here (switch_ivr_originate reads
+        # it from the originating channel only); a user/ leg without a caller has its nested limit
+        if leg.user_timelimit > 0 and (leg not in leg_deadline
+                                       or start + leg.user_timelimit - sim.start_epoch < leg_deadline[leg][0]):
+            leg_deadline[leg] = (start + leg.user_timelimit - sim.start_epoch, "NO_ANSWER")
 
     def won(leg: Channel) -> bool:
         return not leg.hungup and (leg.answered or (early_ok and leg.pre_answered))

@@ -157,6 +157,9 @@ class Channel:
         self.bridged: Channel | None = None   # the channel whose audio we are bridged to
         self.reroute: tuple[str, str, str] | None = None  # pending transfer (dest, dialplan, context)
         self.parked = False
+        #: reached through user/ without a caller: the seconds user_outgoing_channel's own originate
+        #: of the user's dial-string lasts (0: not such a leg)
+        self.user_timelimit = 0
         self.listeners: list[Callable[[Channel, str, dict[str, Any]], None]] = []
         self.created_at = sim.engine.now
         self.answered_at: float | None = None

@@ -58,7 +58,7 @@ Contract
   the fs-reference rig did (``call``) and gives the compared projection (``projection``).
   Scripted far ends (agents): ``sim.remote_parties.append(RemoteParty(match, ring, answer,
   talk))``; ``fsgen.sim.bridge.originate(sim, dial_string, caller, timeout, variables)``
-  rings legs (``[call_timeout=10]sofia/...`` works) and ``bridge_channels`` bridges them.
+  rings legs (``[leg_timeout=10]sofia/...`` limits one leg) and ``bridge_channels`` bridges them.
 """
 
 from __future__ import annotations
