@@ -275,7 +275,7 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
         local, tgt = groups[0].legs[0]
         leg_vars = dict(merged)
         leg_vars.update(local)
-        chan, why, extra = start_leg(sim, tgt, leg_vars, caller, depth + 1)
+        chan, why, more = start_leg(sim, tgt, leg_vars, caller, depth + 1)
         if chan is not None and caller is None:
             # user_outgoing_channel with no session originates the user's dial-string itself, for
             # call_timeout (else leg_timeout) of the variables it was given, 60 s by default
@@ -283,7 +283,7 @@ def start_leg(sim: Simulator, target: str, variables: dict[str, str], caller: Ch
             if raw is None:
                 raw = variables.get("leg_timeout")
             chan.user_timelimit = atoi(raw) if atoi(raw) > 0 else 60
-        return chan, why, extra
+        return chan, why, more
     if tech == "sofia":
         return _sofia_leg(sim, target, cid_num, cid_name, variables), "", []
     extra = ENDPOINTS.get(tech)
