@@ -34,6 +34,13 @@ class Action(NamedTuple):
     data: str | None = None
 
 
+# Every transfer takes one from max_forwards and FreeSWITCH hangs up EXCHANGE_ROUTING_ERROR at 0
+# (switch_ivr_session_transfer), and a menu visit is three or four transfers: a caller who
+# browses for a while would be cut off. A key the caller chose (or digits they entered) gives
+# back the count the call arrived with; loops that need no caller input stay bounded.
+RESTORE_FORWARDS = Action("set", "max_forwards=${hotline_max_forwards}")
+
+
 class Condition(NamedTuple):
     attrs: dict[str, str]
     actions: list[Action] = []  # noqa: RUF012 - never mutated in place: actions are set whole
@@ -189,7 +196,8 @@ class FlowPlanner:
 
     def plan(self) -> ContextPlan:
         flow = self.flow
-        entry = [Action("set", f"hotline_flow={flow.name}"), Action("answer")]
+        entry = [Action("set", f"hotline_flow={flow.name}"), Action("set", "hotline_max_forwards=${max_forwards}"),
+                 Action("answer")]
         if flow.settings.timezone:
             entry.append(Action("set", f"timezone={flow.settings.timezone}"))
         else:  # a call transferred from another flow may carry that flow's zone
@@ -253,13 +261,14 @@ class FlowPlanner:
             if opt.target == m.BACK:
                 self.ext(f"{route}.{i}", Condition(dest(route)), Condition(digits),
                          Condition({"field": f"${{hotline_{name}_back}}", "expression": "^([a-z][a-z0-9_]*)$"},
-                                   [self.xfer("$1.back")]))
-                self.ext(f"{route}.{i}.top", Condition(dest(route)), Condition(digits, self.goto(m.TOP)))
+                                   [RESTORE_FORWARDS, self.xfer("$1.back")]))
+                self.ext(f"{route}.{i}.top", Condition(dest(route)),
+                         Condition(digits, [RESTORE_FORWARDS, *self.goto(m.TOP)]))
                 continue
             actions = self.goto(opt.target)
             if self.uses_back and opt.target not in (m.TOP, m.HANGUP):
                 actions = [Action("set", f"hotline_menu_from={name}")] + actions
-            self.ext(f"{route}.{i}", Condition(dest(route)), Condition(digits, actions))
+            self.ext(f"{route}.{i}", Condition(dest(route)), Condition(digits, [RESTORE_FORWARDS, *actions]))
         self.ext(f"{route}.invalid", Condition(dest(route)),
                  Condition({"field": "${hotline_digits_invalid}", "expression": "^.+$"},
                            [Action("set", f"{inv}=${{{inv}}}x"), self.xfer(f"{name}.invalid")]))
@@ -355,6 +364,7 @@ class FlowPlanner:
                       terminator=n.terminator, prompt=self.files(n.prompts), bad=bad, var=n.variable,
                       regex=n.digits_regex, digit_timeout=n.inter_digit_timeout,
                       failure=self.failure_ext(n.failure)),
+            RESTORE_FORWARDS,
         ] + self.goto(n.next))
 
     def _callcenter(self, n: m.Queue) -> list[Action]:

@@ -128,10 +128,12 @@ def test_menu_counts_invalid_keys_and_silence_apart(menu_flow: Dialplan) -> None
 
 def test_menu_options_route_to_nodes_top_and_hangup(menu_flow: Dialplan) -> None:
     assert menu_flow.tests("main.route", 0) == [{"field": "${hotline_digits}", "expression": "^(?:1)$"}]
-    assert menu_flow.actions("main.route", 0) == [("set", "hotline_menu_from=main"),
+    forwards = ("set", "max_forwards=${hotline_max_forwards}")  # a chosen key gives the count back
+    assert menu_flow.actions("main.route", 0) == [forwards, ("set", "hotline_menu_from=main"),
                                                  ("transfer", "sub XML hotline_m")]
-    assert menu_flow.actions("main.route", 1) == [("set", "hotline_menu_from="), ("transfer", "main XML hotline_m")]
-    assert menu_flow.actions("main.route", 2) == [("hangup", "NORMAL_CLEARING")]
+    assert menu_flow.actions("main.route", 1) == [forwards, ("set", "hotline_menu_from="),
+                                                 ("transfer", "main XML hotline_m")]
+    assert menu_flow.actions("main.route", 2) == [forwards, ("hangup", "NORMAL_CLEARING")]
     assert menu_flow.tests("main.route", 3) == [{"field": "${hotline_digits}", "expression": r"^(?:10\d{2})$"}]
 
 
@@ -142,8 +144,9 @@ def test_back_returns_to_the_menu_that_led_here(menu_flow: Dialplan) -> None:
     back, back_top = menu_flow.extensions("sub.route")[0:2]
     last = back.findall("condition")[-1]
     assert last.attrib == {"field": "${hotline_sub_back}", "expression": "^([a-z][a-z0-9_]*)$"}
-    assert [a.get("data") for a in last] == ["$1.back XML hotline_m"]
-    assert [a.get("data") for a in back_top.findall("condition")[-1]] == ["hotline_menu_from=", "main XML hotline_m"]
+    assert [a.get("data") for a in last] == ["max_forwards=${hotline_max_forwards}", "$1.back XML hotline_m"]
+    assert [a.get("data") for a in back_top.findall("condition")[-1]] == [
+        "max_forwards=${hotline_max_forwards}", "hotline_menu_from=", "main XML hotline_m"]
     assert menu_flow.actions("main.back") == menu_flow.actions("main")
 
 
@@ -169,7 +172,8 @@ nodes:
   bye: {type: hangup, cause: USER_BUSY}
 """)
     assert dp.actions("hotline_entry") == [
-        ("set", "hotline_flow=p"), ("answer", None), ("set", "timezone=Asia/Shanghai"),
+        ("set", "hotline_flow=p"), ("set", "hotline_max_forwards=${max_forwards}"), ("answer", None),
+        ("set", "timezone=Asia/Shanghai"),
         ("set", "RECORD_BRIDGE_REQ=true"), ("record_session", "$${recordings_dir}/hotline/p/calls/${uuid}.wav"),
         ("transfer", "bye XML hotline_p")]
     assert dp.actions("bye") == [("hangup", "USER_BUSY")]
@@ -305,7 +309,8 @@ nodes:
     max_seconds: 90
     next: hangup
 """)
-    (app, data), nxt = dp.actions("acct")
+    (app, data), forwards, nxt = dp.actions("acct")
+    assert forwards == ("set", "max_forwards=${hotline_max_forwards}")  # digits entered: count given back
     assert app == "play_and_get_digits"
     assert data == ("4 6 2 5000 # file_string://$${sounds_dir}/hotline/c/menu.zh.wav!$${sounds_dir}/hotline/c/menu.en.wav "
                     "file_string://$${sounds_dir}/hotline/c/bad.zh.wav!$${sounds_dir}/hotline/c/bad.en.wav "
@@ -484,4 +489,4 @@ nodes:
     assert dp.actions("vm") == [("playback", "$${sounds_dir}/hotline/t/g.zh.wav"), ("set", "skip_greeting=true"),
                                 ("set", "skip_instructions=true"), ("voicemail", "default $${domain} 8124"),
                                 ("hangup", "NORMAL_CLEARING")]
-    assert dp.actions("hotline_entry")[2] == ("unset", "timezone")
+    assert dp.actions("hotline_entry")[3] == ("unset", "timezone")

@@ -101,6 +101,24 @@ def test_barge_in_and_back(tmp_path: Path) -> None:
                               "main.ask", "main.route", "bye"]
 
 
+def test_a_caller_browsing_for_long_is_not_cut_off_by_max_forwards(tmp_path: Path) -> None:
+    # every transfer takes one from max_forwards and FreeSWITCH hangs up EXCHANGE_ROUTING_ERROR at
+    # 0 (switch_ivr_session_transfer); 30 rounds of main -> sub -> back are ~180 transfers, and
+    # each key the caller chose gives back the count the call arrived with
+    rounds = 30
+    keys = [(0.5 + 3.5 * k, "1") for k in range(rounds)] + [(3.5 + 3.5 * k, "*") for k in range(rounds)]
+    events = run(tmp_path, FLOW, sorted(keys) + [(4.0 + 3.5 * (rounds - 1), "9")])
+    assert routes(events).count("sub") == rounds
+    assert routes(events)[-1] == "bye" and hangup(events)[2] == "NORMAL_CLEARING"
+
+
+def test_a_loop_without_caller_input_still_ends_at_max_forwards(tmp_path: Path) -> None:
+    # the restore happens only on a chosen key: silence keeps counting down, as on FreeSWITCH
+    flow = FLOW.replace("no_input: {max: 2, then: bye}", "no_input: {max: 2, then: main}")
+    events = run(tmp_path, flow)
+    assert hangup(events)[2] == "EXCHANGE_ROUTING_ERROR"
+
+
 def test_multi_digit_range_option(tmp_path: Path) -> None:
     events = run(tmp_path, FLOW, [(2.1, "1"), (2.3, "0"), (2.5, "4"), (2.7, "2")])
     assert routes(events)[-1] == "desk"
