@@ -424,6 +424,20 @@ class _Batch:
         self.results: dict[int, LookupResult | BaseException] = {}
 
 
+class _InlineReads:
+    """Where query_rows sends a call's reads while its inline lookups run (one per call, so a
+    PostgreSQL lookup that waits for its rows keeps its own deadline while other calls run)."""
+
+    __slots__ = ("give_up_at", "rows")
+
+    def __init__(self, rows: Callable[[str, tuple[Any, ...], float], list[tuple[Any, ...]]]) -> None:
+        self.rows = rows
+        self.give_up_at = 0.0  # the running lookup's deadline (time.monotonic)
+
+    def __call__(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return self.rows(sql, params, self.give_up_at)
+
+
 # As much of the database file as SQLite may map (it caps this at its compile-time maximum,
 # 2 GB by default); the mapping shares the OS page cache, it does not copy the file.
 _SQLITE_MMAP_BYTES = 1 << 31
@@ -447,6 +461,8 @@ class LookupRunner:
         # PostgreSQL reads go over asynchronous connections the greenlet waits on itself.
         self.inline_database: peewee.Database | None = None
         self.pg_reader: CooperativeReader | None = None
+        self._guarded: Any = None  # the inline SQLite connection that has the progress handler
+        self._give_up_at = 0.0  # the deadline of the inline SQLite read running now (time.monotonic)
         if isinstance(database, peewee.SqliteDatabase) and database.database != ":memory:":
             self.inline_database = peewee.SqliteDatabase(
                 database.database, pragmas={"query_only": 1, "foreign_keys": 1, "mmap_size": _SQLITE_MMAP_BYTES}, timeout=0)
@@ -465,37 +481,38 @@ class LookupRunner:
         if self.pg_reader is not None:
             self.pg_reader.close()
 
-    def _sqlite_rows(self, give_up_at: float) -> Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]:
+    def _sqlite_rows(self, sql: str, params: tuple[Any, ...], give_up_at: float) -> list[tuple[Any, ...]]:
+        """An inline SQLite read, stopped by SQLite itself once ``give_up_at`` has passed. The
+        progress handler stays on the connection and reads the deadline from ``_give_up_at``
+        (no greenlet runs in between: SQLite reads never yield), so a read sets up nothing."""
         assert self.inline_database is not None
-        database = self.inline_database
+        connection = self.inline_database.connection()
+        if connection is not self._guarded:
+            connection.set_progress_handler(self._past_deadline, 5000)
+            self._guarded = connection
+        self._give_up_at = give_up_at
+        return connection.execute(sql, params).fetchall()
 
-        def rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-            connection = database.connection()
-            connection.set_progress_handler(lambda: 1 if time.monotonic() > give_up_at else 0, 5000)
-            try:
-                return connection.execute(sql, params).fetchall()
-            finally:
-                connection.set_progress_handler(None, 0)
+    def _past_deadline(self) -> int:
+        return 1 if time.monotonic() > self._give_up_at else 0
 
-        return rows
-
-    def _pg_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _pg_rows(self, sql: str, params: tuple[Any, ...], give_up_at: float) -> list[tuple[Any, ...]]:
+        """An inline PostgreSQL read: a cooperative wait, cut at ``give_up_at``."""
         assert self.pg_reader is not None
-        return self.pg_reader.rows(sql, params)
+        with gevent.Timeout(max(0.0, give_up_at - time.monotonic())):
+            return self.pg_reader.rows(sql, params)
 
-    def _run_inline(self, spec: LookupSpec, ctx: LookupContext, deadline: float) -> LookupResult | BaseException:
-        """A read-only lookup on the event loop; SQLite stops the query itself at the deadline,
-        PostgreSQL waits cooperatively under gevent.Timeout."""
-        give_up_at = time.monotonic() + deadline
-        reader = self._sqlite_rows(give_up_at) if self.inline_database is not None else self._pg_rows
-        token = _inline_reader.set(reader)
+    def _run_inline(self, spec: LookupSpec, ctx: LookupContext, deadline: float,
+                    reads: _InlineReads) -> LookupResult | BaseException:
+        """A read-only lookup on the event loop, its reads (``reads``, where query_rows sends them
+        during the call) bounded by the lookup's deadline: SQLite stops the query itself,
+        PostgreSQL's wait is cut by gevent.Timeout. The deadline is only armed around a read, the
+        one place an inline lookup can wait: arrears after customer reads nothing, arms nothing."""
+        reads.give_up_at = time.monotonic() + deadline
         try:
-            with gevent.Timeout(deadline):
-                result = self._invoke(spec, ctx)
+            result = self._invoke(spec, ctx)
         except gevent.Timeout:
             result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
-        finally:
-            _inline_reader.reset(token)
         if isinstance(result, (sqlite3.OperationalError, peewee.OperationalError)) and "interrupted" in str(result):
             return TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
         return result
@@ -575,23 +592,29 @@ class LookupRunner:
         outcome = LookupOutcome()
         deadline = (deadline_ms or self.config.lookup_deadline_ms) / 1000.0
         items: list[tuple[int, LookupSpec]] = []
+        results: dict[int, LookupResult | BaseException] = {}
+        pending: list[tuple[int, LookupSpec]] = []
         for index, name in enumerate(names):
             spec = self.registry.get(name)
             if spec is None:
                 event(log, logging.ERROR, "unknown lookup requested", lookup=name, uuid=call.uuid, flow=call.flow,
                       known=",".join(self.registry.names()))
-            items.append((index, spec or LookupSpec(name, _unknown, {})))
-        results: dict[int, LookupResult | BaseException] = {}
-        pending = [(i, spec) for i, spec in items if self.registry.get(spec.name) is not None]
-        for i, spec in items:
-            if self.registry.get(spec.name) is None:
-                results[i] = LookupError("unknown lookup")
+                spec = LookupSpec(name, _unknown, {})
+                results[index] = LookupError("unknown lookup")
+            else:
+                pending.append((index, spec))
+            items.append((index, spec))
         if self.inline and all(spec.inline for _i, spec in pending):
             known: dict[str, str] = {}
-            for i, spec in pending:
-                result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline)
-                results[i] = result
-                known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
+            reads = _InlineReads(self._sqlite_rows if self.inline_database is not None else self._pg_rows)
+            token = _inline_reader.set(reads)
+            try:
+                for i, spec in pending:
+                    result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline, reads)
+                    results[i] = result
+                    known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
+            finally:
+                _inline_reader.reset(token)
             pending = []
         while pending:
             batch = _Batch(deadline)
@@ -622,7 +645,9 @@ class LookupRunner:
             results.update({i: r for i, r in batch.results.items() if i not in results})
             pending = [(i, spec) for i, spec in pending if i not in results]
         for index, spec in items:
-            result = results.get(index, TimeoutError("not run"))
+            result = results.get(index)
+            if result is None:
+                result = TimeoutError("not run")
             if isinstance(result, LookupResult):
                 outcome.variables.update(result.variables)
                 outcome.actions.extend(result.actions)
