@@ -39,12 +39,10 @@ class PhoneMaskFilter(logging.Filter):
         if isinstance(fields, dict):
             masked: dict[str, Any] = {}
             for key, value in fields.items():
-                if key in PHONE_FIELDS and value not in (None, ""):
-                    masked[key] = mask_phone(str(value))
-                elif key in _UUID_FIELDS and isinstance(value, str) and _UUID.fullmatch(value):
-                    masked[key] = value
+                if key in PHONE_FIELDS:
+                    masked[key] = value if value is None or value == "" else mask_phone(str(value))
                 elif isinstance(value, str):
-                    masked[key] = mask_phones_in(value)
+                    masked[key] = value if key in _UUID_FIELDS and _UUID.fullmatch(value) else mask_phones_in(value)
                 else:
                     masked[key] = value
             record.fields = masked
@@ -71,14 +69,21 @@ class StructuredFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            for key, value in fields.items():
-                data.setdefault(key, value)
+            if data.keys().isdisjoint(fields):
+                data.update(fields)
+            else:
+                for key, value in fields.items():
+                    data.setdefault(key, value)
         if record.exc_info and record.exc_info[0] is not None:
             exc = record.exc_info[1]
             data["error"] = mask_phones_in(f"{type(exc).__name__}: {exc}")
         if self.style_name == "json":
-            return json.dumps(data, ensure_ascii=False, default=str)
+            return _JSON.encode(data)
         return " ".join(f"{k}={_kv(v)}" for k, v in data.items())
+
+
+# json.dumps(data, ensure_ascii=False, default=str) builds this encoder anew on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def _kv(value: Any) -> str:
