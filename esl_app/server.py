@@ -384,6 +384,7 @@ _MULTISET_DELIMITERS = "|~;`"
 # uuid_setvar_multi splits at ';' with switch_separate_string, which also honours quotes and
 # backslash escapes and strips spaces at both ends; such values go by `set` instead.
 _SETVAR_MULTI_UNSAFE = re.compile(r"[;'\"\\\x00-\x1f\x7f]|^ | $")
+_SETVAR_MULTI_UNSAFE_CHAR = re.compile(r"[;'\"\\\x00-\x1f\x7f]")
 _SETVAR_MULTI_MAX = 60  # the api's argv holds 64 items
 
 
@@ -395,10 +396,18 @@ def setvar_commands(uuid: str, pairs: list[tuple[str, str]]) -> tuple[list[tuple
     as ``exit``."""
     odd: list[tuple[str, str]] = []
     plain: list[tuple[str, str]] = []
-    unsafe = _SETVAR_MULTI_UNSAFE.search
-    for pair in pairs:
-        (odd if unsafe(pair[1]) else plain).append(pair)
-    commands = [f"api uuid_setvar_multi {uuid} " + ";".join(f"{n}={v}" for n, v in plain[i:i + _SETVAR_MULTI_MAX])
+    # One check for all values first (the usual outcome: none is unsafe). A value that starts or
+    # ends with a space shows as "| " / " |" or at either end; a "|" inside a value can only send
+    # the pairs to the exact check below, never let an unsafe one through.
+    joined = "|".join([value for _name, value in pairs])
+    if (_SETVAR_MULTI_UNSAFE_CHAR.search(joined) is None and "| " not in joined and " |" not in joined
+            and joined[:1] != " " and joined[-1:] != " "):
+        plain = pairs
+    else:
+        unsafe = _SETVAR_MULTI_UNSAFE.search
+        for pair in pairs:
+            (odd if unsafe(pair[1]) else plain).append(pair)
+    commands = [f"api uuid_setvar_multi {uuid} " + ";".join([f"{n}={v}" for n, v in plain[i:i + _SETVAR_MULTI_MAX]])
                 for i in range(0, len(plain), _SETVAR_MULTI_MAX)]
     return [("set", f"{name}={value}") for name, value in odd], commands
 
