@@ -610,7 +610,7 @@ class LookupRunner:
             token = _inline_reader.set(reads)
             try:
                 for i, spec in pending:
-                    result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline, reads)
+                    result: LookupResult | BaseException = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline, reads)
                     results[i] = result
                     known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
             finally:
@@ -645,9 +645,8 @@ class LookupRunner:
             results.update({i: r for i, r in batch.results.items() if i not in results})
             pending = [(i, spec) for i, spec in pending if i not in results]
         for index, spec in items:
-            result = results.get(index)
-            if result is None:
-                result = TimeoutError("not run")
+            found = results.get(index)
+            result = TimeoutError("not run") if found is None else found
             if isinstance(result, LookupResult):
                 outcome.variables.update(result.variables)
                 outcome.actions.extend(result.actions)
