@@ -384,11 +384,13 @@ def _seed(name: str, db_url: str, customers: int) -> None:
         conn.close()
 
 
-def _warm(name: str, db_url: str) -> None:
-    """Read the database into the caches once, as a server that has run for a while has it.
+def _warm(name: str, db_url: str, quiet: bool = False) -> None:
+    """Read the database into the caches, as a server that has run for a while has it.
 
     Without this the first lookups of a freshly seeded 1M-customer database read the disk (on the
-    event loop, for SQLite's inline reads) and the figures mix cold start with steady state.
+    event loop, for SQLite's inline reads) and the figures mix cold start with steady state. It is
+    done again before every round, untimed: this VM's memory manager (DAMON, kdamond) evicts file
+    pages within minutes even with most of the RAM free, which made later rounds read the disk.
     """
     started = time.perf_counter()
     total = 0
@@ -420,8 +422,9 @@ def _warm(name: str, db_url: str) -> None:
             return
         finally:
             conn.close()
-    print(f"{name}: read {total / 1e6:,.0f} MB into the caches in {time.perf_counter() - started:.1f} s "
-          "(as after a while in service)", flush=True)
+    if not quiet:
+        print(f"{name}: read {total / 1e6:,.0f} MB into the caches in {time.perf_counter() - started:.1f} s "
+              "(as after a while in service)", flush=True)
 
 
 def _verdict(value: float, target: float, higher_is_better: bool, unit: str = "") -> str:
@@ -463,6 +466,8 @@ def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str
         # runs made a minute apart measured the drift as much as esl_app.
         rounds: dict[str, list[Run]] = {mode: [] for mode in modes}
         for _ in range(args.rounds):
+            if not args.cold:
+                _warm(name, db_url, quiet=True)
             for mode in modes:
                 proc, switch = servers[mode]
                 rounds[mode].append(closed_loop(proc, switch, callers, args.concurrency))
