@@ -15,7 +15,8 @@ is what a parked loopback leg sends on the real rig (comfort noise).
 ``record`` follows switch_ivr_record_file: pre-answer, RECORD_START, digits in
 ``playback_terminators`` (default ``*``) end it, the time limit is checked against whole epoch
 seconds (``now - start > limit``), ``silence_hits`` seconds (3 when 0) of continuous silence
-below the threshold end it; ``record_samples`` / ``record_seconds`` / ``record_ms`` are set and
+below the threshold end it (``silence_hits_exhausted`` true, else false); with
+``record_restart_limit_on_dtmf`` any key restarts the time limit; ``record_samples`` / ``record_seconds`` / ``record_ms`` are set and
 RECORD_STOP fired.
 """
 
@@ -161,6 +162,8 @@ def record_file(chan: Channel, path: str, limit: int = 0, thresh: int = 0, hits:
     st.recordings.append(rec)
     chan.emit("record_start", file=path)
     start_epoch = _epoch(chan) if limit else 0
+    restart_on_dtmf = chan.true("record_restart_limit_on_dtmf")
+    chan.set_var("silence_hits_exhausted", "false")
     silence_for = (hits if hits else 3) if thresh else 0
     silent_since: float | None = None
     status, digit = "done", None
@@ -170,6 +173,8 @@ def record_file(chan: Channel, path: str, limit: int = 0, thresh: int = 0, hits:
             if not chan.ready:
                 status = "break"
                 break
+            if chan.dtmf and limit and restart_on_dtmf:
+                start_epoch = _epoch(chan)   # record_restart_limit_on_dtmf: any key restarts the limit
             while chan.dtmf:
                 d = chan.dtmf.popleft()
                 if on_digit is not None and on_digit(d):
@@ -191,6 +196,7 @@ def record_file(chan: Channel, path: str, limit: int = 0, thresh: int = 0, hits:
                         silent_since = now
                     if now - silent_since >= silence_for - 1e-9:
                         rec.cause = "success-silence"
+                        chan.set_var("silence_hits_exhausted", "true")
                         break
                     deadlines.append(silent_since + silence_for)
             timeout = max(min(deadlines) - now, 0.0) if deadlines else None
