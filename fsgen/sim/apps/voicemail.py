@@ -135,40 +135,64 @@ def _spell(text: str) -> list[str]:
     return say_files("name_spelled", "pronounced", text)
 
 
-def macro_files(name: str, arg: str = "") -> list[str]:
+def macro_actions(name: str, arg: str = "") -> list[list[str]]:
+    """The macro's actions, each as the prompts it plays (a ``say`` action is several)."""
     vm = "voicemail/"
     if name == "voicemail_play_greeting":
-        return [vm + "vm-person.wav", *_spell(arg), vm + "vm-not_available.wav"]
+        return [[vm + "vm-person.wav"], _spell(arg), [vm + "vm-not_available.wav"]]
     if name == "voicemail_record_message":
-        return [vm + "vm-record_message.wav"]
+        return [[vm + "vm-record_message.wav"]]
     if name == "voicemail_goodbye":
-        return [vm + "vm-goodbye.wav"]
+        return [[vm + "vm-goodbye.wav"]]
     if name == "voicemail_disk_quota_exceeded":
-        return [vm + "vm-mailbox_full.wav"]
+        return [[vm + "vm-mailbox_full.wav"]]
     if name == "voicemail_record_file_check":
         keys = (arg.split(":") + ["", "", ""])[:3]
-        return [vm + "vm-listen_to_recording.wav", vm + "vm-press.wav", *_spell(keys[0]),
-                vm + "vm-save_recording.wav", vm + "vm-press.wav", *_spell(keys[1]),
-                vm + "vm-rerecord.wav", vm + "vm-press.wav", *_spell(keys[2])]
+        return [[vm + "vm-listen_to_recording.wav"], [vm + "vm-press.wav"], _spell(keys[0]),
+                [vm + "vm-save_recording.wav"], [vm + "vm-press.wav"], _spell(keys[1]),
+                [vm + "vm-rerecord.wav"], [vm + "vm-press.wav"], _spell(keys[2])]
     if name == "voicemail_record_urgent_check":
         keys = (arg.split(":") + ["", ""])[:2]
-        return [vm + "vm-mark-urgent.wav", vm + "vm-press.wav", *_spell(keys[0]),
-                vm + "vm-continue.wav", vm + "vm-press.wav", *_spell(keys[1])]
+        return [[vm + "vm-mark-urgent.wav"], [vm + "vm-press.wav"], _spell(keys[0]),
+                [vm + "vm-continue.wav"], [vm + "vm-press.wav"], _spell(keys[1])]
     if name == "voicemail_ack":
         if arg == "too-small":
-            return [vm + "vm-too-small.wav"]
-        return [vm + "vm-message.wav", vm + f"vm-{arg}.wav"]
+            return [[vm + "vm-too-small.wav"]]
+        return [[vm + "vm-message.wav"], [vm + f"vm-{arg}.wav"]]
     return []
 
 
+def macro_files(name: str, arg: str = "") -> list[str]:
+    return [f for action in macro_actions(name, arg) for f in action]
+
+
+#: switch_ivr_phrase_macro's default ``pause`` (ms) after every action; the stock vm macros set none
+MACRO_PAUSE = 0.1
+
+
 def phrase(chan: Channel, name: str, arg: str = "", cut: bool = False) -> Generator[Any, Any, str]:
-    """switch_ivr_phrase_macro; with ``cut`` (cancel_on_dtmf) the first key stops it and is returned."""
-    for f in macro_files(name, arg):
-        res = yield from media.play(chan, f, dtmf=media.BUFFER if cut else media.NO_INPUT)
-        if res.status == "hangup" or not chan.ready:
+    """switch_ivr_phrase_macro; with ``cut`` (cancel_on_dtmf) the first key stops it and is returned.
+
+    After every action it sleeps ``pause`` (100 ms; switch_ivr_sleep without input args, so keys
+    stay queued), then stops if the action did not succeed: a key (BREAK) or a prompt that does
+    not exist (NOTFOUND; mod_say's say_file returns at its first failure too)."""
+    for files in macro_actions(name, arg):
+        key, ok = "", True
+        for f in files:
+            res = yield from media.play(chan, f, dtmf=media.BUFFER if cut else media.NO_INPUT)
+            if res.status == "hangup" or not chan.ready:
+                return ""
+            if res.digit:
+                key, ok = res.digit, False
+                break
+            if res.status != "done":
+                ok = False
+                break
+        yield from media.silence(chan, MACRO_PAUSE)
+        if not chan.ready:
             return ""
-        if res.digit:
-            return res.digit
+        if not ok:
+            return key
     return ""
 
 
