@@ -19,6 +19,7 @@ sent, else the call is hung up -- as FreeSWITCH does.
 from __future__ import annotations
 
 import math
+import re
 import select
 import selectors
 import socket
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from esl_app import protocol as P
 
 from .events import base_headers, channel_data, esl_event, url_encode
+from .inbound import MYEVENTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .channel import Channel
@@ -38,6 +40,10 @@ ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 _EPOLL = getattr(select, "epoll", None)
 _EPOLLIN = getattr(select, "EPOLLIN", 1)
+
+#: commands parse_command handles only for a ``full`` outbound socket (after its sendmsg branch)
+_FULL_ONLY = frozenset({"sendevent", "api", "bgapi", "log", "linger", "nolinger", "nolog", "event",
+                        "nixevent", "noevents"})
 
 _REPLIES: dict[str, bytes] = {}   # command/reply text -> its encoding (no further headers)
 
@@ -230,19 +236,55 @@ class OutboundConnection:
                   ("Socket-Mode", "async" if self.async_mode else "static"),
                   ("Control", "full" if self.full else "single-channel")]
             self.send(_encode_url_message(h))
+        elif name == "resume":   # parse_command: LFLAG_RESUME and the channel variable socket_resume=true
+            self.resume = True
+            chan.set_var("socket_resume", "true")
+            self.reply("+OK")
+        elif name == "getvar":   # the reply text is the value itself ("" when unset)
+            self.reply(chan.var(args.strip()) or "" if args.strip() else "")
         elif name == "myevents":
+            if self.my_events:
+                self.reply("-ERR aready enabled.")   # sic, parse_command
+                return
             self.my_events = True
-            self.events = {"ALL"}
-            self.event_format = _fmt(args.split()[0] if args else "plain")
+            # a fixed list of the session's channel events (parse_command), not ALL
+            self.events = (self.events or set()) | set(MYEVENTS)
+            low = args.lower()
+            if "xml" in low:
+                self.event_format = "xml"
+            if "json" in low:
+                self.event_format = "json"
             self.reply("+OK Events Enabled")
+        elif name == "filter":
+            self.reply(f"+OK filter added. [{args}]")
+        elif name == "divert_events":
+            onoff = args.strip()
+            if not onoff:
+                self.reply("-ERR missing value.")
+            else:
+                self.reply("+OK events diverted" if onoff.lower() == "on" else "+OK events not diverted")
+        elif name == "sendmsg":
+            self.on_sendmsg(cmd)
+        elif name == "exit":
+            self.reply("+OK bye")
+            self.close(notify=True)
+        elif not self.full or name not in _FULL_ONLY:
+            # parse_command: an outbound socket without ``full`` stops after sendmsg; whatever is not
+            # handled gets "-ERR command not found" (so does ``auth``: the listener is authed already)
+            self.reply("-ERR command not found")
         elif name == "event":
             words = args.split()
-            fmt = _fmt(words[0]) if words else "plain"
-            self.event_format = fmt
-            names = {w.upper() for w in words[1:]} or {"ALL"}
-            self.events = (self.events or set()) | names
-            self.reply(f"+OK event listener enabled {fmt}")
+            if words and words[0].lower() in ("plain", "xml", "json"):
+                self.event_format = _fmt(words.pop(0))
+            if not words:
+                self.reply("-ERR no keywords supplied")
+                return
+            self.events = (self.events or set()) | {w.upper() for w in words}
+            self.reply(f"+OK event listener enabled {self.event_format}")
         elif name == "noevents":
+            if self.events is None:
+                self.reply("-ERR not listening for events")
+                return
             self.events = None
             self.my_events = False
             self.reply("+OK no longer listening for events")
@@ -250,21 +292,20 @@ class OutboundConnection:
             if self.events:
                 self.events -= {w.upper() for w in args.split()}
             self.reply("+OK events nixed")
-        elif name == "filter":
-            self.reply(f"+OK filter added. [{args}]")
         elif name == "linger":
-            try:
-                self.linger = float(args) if args else float("inf")
-            except ValueError:
+            # "linger N": atoi(N) seconds; bare "linger": forever (-1)
+            arg = args.strip()
+            if arg:
+                digits = re.match(r"[+-]?\d+", arg)
+                self.linger = float(int(digits.group())) if digits else 0.0
+                self.reply(f"+OK will linger {int(self.linger)} seconds")
+            else:
                 self.linger = float("inf")
-            self.reply("+OK will linger")
+                self.reply("+OK will linger")
         elif name == "nolinger":
             self.linger = None
             self.reply("+OK will not linger")
-        elif name == "resume":
-            self.resume = True
-            self.reply("+OK")
-        elif name in ("log", "nolog", "divert_events", "sendevent"):
+        elif name in ("log", "nolog", "sendevent"):
             self.reply("+OK")
         elif name == "api":
             self.send(P.encode_api_response(self.sim.api(args, None)))
@@ -273,15 +314,6 @@ class OutboundConnection:
             job = cmd.get("Job-UUID") or new_uuid(self.sim)
             self.reply(f"+OK Job-UUID: {job}", [("Job-UUID", job)])
             self.sim.engine.call_later(0.0, self._bgapi_done, job, args)
-        elif name == "sendmsg":
-            self.on_sendmsg(cmd)
-        elif name == "exit":
-            self.reply("+OK bye")
-            self.close(notify=True)
-        elif name == "auth":
-            self.reply("+OK accepted")
-        else:
-            self.reply("-ERR command not found")
 
     def _bgapi_done(self, job: str, args: str) -> None:
         body = self.sim.api(args, None)
@@ -297,7 +329,7 @@ class OutboundConnection:
         command = (cmd.get("call-command") or "").lower()
         if command == "execute":
             if not cmd.get("execute-app-name"):
-                self.reply("-ERR invalid app")
+                self.reply("+OK")   # queued all the same; switch_ivr_parse_event runs nothing
                 return
             self.queue.append(cmd)
             if self.async_mode:
@@ -307,10 +339,10 @@ class OutboundConnection:
             self.reply("+OK")
             from .apps.basic import cause_of
             self.chan.hangup(cause_of(cmd.get("hangup-cause") or ""))
-        elif command in ("unicast", "nomedia", "xferext"):
-            self.reply("+OK")
         else:
-            self.reply("-ERR invalid command")
+            # parse_command queues any other message and replies +OK; switch_ivr_parse_event
+            # ignores what it does not know (unicast, nomedia, xferext are not simulated)
+            self.reply("+OK")
 
     def app_of(self, cmd: P.Command) -> tuple[str, str, int, str | None]:
         arg = cmd.get("execute-app-arg") or ""
