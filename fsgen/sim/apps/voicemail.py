@@ -43,7 +43,7 @@ from .. import media
 from ..api import api_command
 from ..channel import new_uuid
 from ..conf import DirectoryUser
-from ..engine import Hangup
+from ..engine import Hangup, Wait
 from . import application
 from .args import separate
 from .callcenter import custom_event
@@ -63,7 +63,9 @@ PROFILE_DEFAULTS = {
     "digit-timeout": "10000", "min-record-len": "3", "max-record-len": "300", "max-retries": "3",
     "record-silence-threshold": "200", "record-silence-hits": "2", "record-title": "FreeSWITCH Voicemail",
     "record-comment": "FreeSWITCH Voicemail", "record-copyright": "http://www.freeswitch.org",
-    "auto-playback-recordings": "false",
+    "auto-playback-recordings": "false", "delete-file-key": "7", "previous-message-key": "1",
+    "next-message-key": "3", "repeat-message-key": "0", "skip-info-key": "*", "forward-key": "8",
+    "email-key": "4", "pause-key": "0", "restart-key": "1", "ff-key": "6", "rew-key": "4",
 }
 NORMAL_FLAGS = "B_NORMAL"
 URGENT_FLAGS = "A_URGENT"
@@ -205,13 +207,60 @@ def macro_get(chan: Channel, name: str, arg: str, timeout_ms: int) -> Generator[
     return res.digits
 
 
-def play_recording(chan: Channel, rec: Recording | None) -> Generator[Any, Any, None]:
-    """Play back a message the simulator 'recorded' (it lasts as long as the recording)."""
+def _first(p: dict[str, str], name: str) -> str:
+    return p.get(name, "")[:1]
+
+
+def play_recording(chan: Channel, p: dict[str, str], rec: Recording | None) -> Generator[Any, Any, str]:
+    """Play back a message the simulator 'recorded' (it lasts as long as the recording) with
+    mod_voicemail's control_playback (cc.noexit = 0, playback controls inactive): the delete,
+    save, previous, next, repeat, terminator, skip-info, forward and email keys stop it and are
+    returned (cc.buf); pause / restart / fast-forward (3 s) / rewind (6 s) keys act on the file;
+    any other key is consumed."""
     if rec is None or not chan.ready:
-        return
+        return ""
+    stop_keys = {_first(p, k) for k in ("delete-file-key", "save-file-key", "previous-message-key",
+                                        "next-message-key", "repeat-message-key", "terminator-key",
+                                        "skip-info-key", "forward-key", "email-key")} - {""}
+    engine = chan.sim.engine
     chan.emit("playback_start", file=rec.path)
-    res = yield from media.silence(chan, rec.seconds, dtmf=media.ANY_BREAKS)
-    chan.emit("playback_stop", file=rec.path, status="done" if res.status == "done" else "break")
+    pos, paused, key = 0.0, False, ""
+    status = "done"
+    try:
+        while True:
+            if not chan.ready:
+                status = "break"
+                break
+            while chan.dtmf and not key:
+                d = chan.dtmf.popleft()
+                if d in stop_keys:
+                    key = d
+                elif d == _first(p, "pause-key"):
+                    paused = not paused
+                elif d == _first(p, "restart-key"):
+                    pos = 0.0
+                elif d == _first(p, "ff-key"):
+                    pos += 3.0
+                elif d == _first(p, "rew-key"):
+                    pos = max(pos - 6.0, 0.0)
+            if key:
+                status = "break"
+                break
+            left = rec.seconds - pos
+            if left <= 1e-9:
+                break
+            t0 = engine.now
+            w = yield Wait(("dtmf", "break"), timeout=None if paused else left)
+            if not paused:
+                pos += engine.now - t0
+            if w.kind == "break":
+                status = "break"
+                break
+    except Hangup:
+        chan.emit("playback_stop", file=rec.path, status="done")
+        raise
+    chan.emit("playback_stop", file=rec.path, status=status)
+    return key
 
 
 # ---- leaving a message ---------------------------------------------------------------------------
@@ -250,10 +299,13 @@ def create_file(chan: Channel, p: dict[str, str], macro: str | None, path: str, 
                 retries += 1
                 continue
             return take
-        if skip_check or not chan.ready:
+        if not chan.ready:
             return take
         try:
-            again = yield from _record_check(chan, p, take)
+            cc_key = ""
+            if _true(p["auto-playback-recordings"]):
+                cc_key = yield from play_recording(chan, p, take.recording)
+            again = yield from _record_check(chan, p, take, cc_key, skip_check)
         except Hangup:
             return take
         if not again:
@@ -261,15 +313,22 @@ def create_file(chan: Channel, p: dict[str, str], macro: str | None, path: str, 
     return take
 
 
-def _record_check(chan: Channel, p: dict[str, str], take: _Take) -> Generator[Any, Any, bool]:
-    """1 listen, 2 save, 3 record again; True = record again."""
+def _record_check(chan: Channel, p: dict[str, str], take: _Take, cc_key: str, skip_check: bool
+                  ) -> Generator[Any, Any, bool]:
+    """create_file after a good take: 1 listen, 2 save, 3 record again; True = record again.
+    A key that stopped the listen playback is the choice, unless it is the terminator."""
     keys = "{}:{}:{}".format(p["listen-file-key"], p["save-file-key"], p["record-file-key"])
     while chan.ready:
-        got = yield from macro_get(chan, "voicemail_record_file_check", keys, _int(p["digit-timeout"], 10000))
-        if not chan.ready:
+        if cc_key and cc_key != _first(p, "terminator-key"):
+            got, cc_key = cc_key, ""
+        elif skip_check:
             return False
+        else:
+            got = yield from macro_get(chan, "voicemail_record_file_check", keys, _int(p["digit-timeout"], 10000))
+            if not chan.ready:
+                return False
         if got and got == p["listen-file-key"]:
-            yield from play_recording(chan, take.recording)
+            cc_key = yield from play_recording(chan, p, take.recording)
             continue
         if got and got == p["record-file-key"]:
             return True
