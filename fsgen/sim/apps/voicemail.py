@@ -34,6 +34,7 @@ not simulated.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,6 +126,12 @@ def _int(text: str | None, default: int) -> int:
         return int(str(text).strip())
     except (TypeError, ValueError):
         return default
+
+
+def _atoi(text: str) -> int:
+    """C atoi: leading blanks, a sign, then digits; anything else ends it (0 if none)."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else 0
 
 
 def _true(text: str | None) -> bool:
@@ -292,7 +299,7 @@ def create_file(chan: Channel, p: dict[str, str], macro: str | None, path: str, 
         if take.message_len < _int(p["min-record-len"], 3):
             res.recording.discarded = True
             take = _Take("notfound")
-            if res.digit and res.digit in exit_keys.split(":"):
+            if res.digit and res.digit in exit_keys:     # strchr(exit_keys, input[0])
                 return _Take("success", key=res.digit)
             if chan.ready and retries < _int(p["max-retries"], 3):
                 yield from phrase(chan, "voicemail_ack", "too-small")
@@ -401,10 +408,13 @@ def _leave(chan: Channel, profile: str, p: dict[str, str], domain: str, mailbox:
     dir_path = _storage_dir(chan, p, profile, domain, mailbox, user)
     ext = chan.var("vm_message_ext") or ext
     file_path = f"{dir_path}/msg_{new_uuid(sim)}.{ext}"
-    greet_path = chan.var("voicemail_greeting_path") or ""
     number = chan.var("voicemail_greeting_number")
-    if number and 0 < _int(number, 0) <= 9:
-        greet_path = f"{dir_path}/greeting_{_int(number, 0)}.{p['file-extension']}"
+    if number is not None:
+        # set at all: the greeting comes only from it (atoi, 1..VM_MAX_GREETINGS), else none
+        num = _atoi(number)
+        greet_path = f"{dir_path}/greeting_{num}.{p['file-extension']}" if 0 < num <= 9 else ""
+    else:
+        greet_path = chan.var("voicemail_greeting_path") or ""
     operator = operator_ext or p["operator-extension"]
     exit_keys = "{}:{}".format(p["operator-key"], p["vmain-key"])
     read_flags = NORMAL_FLAGS
