@@ -170,3 +170,37 @@ def test_myevents_does_not_forward_playback_events(tmp_path: Path) -> None:
     t.join(timeout=10)
     assert "CHANNEL_EXECUTE_COMPLETE" in names
     assert "PLAYBACK_START" not in names and "PLAYBACK_STOP" not in names
+
+
+# ---- mod_conference ------------------------------------------------------------------------------
+def _conf_run(tmp_path: Path, *actions: str) -> object:
+    acts = "".join(f'<action application="{a}" data="{d}"/>' for a, d in (x.split(" ", 1) for x in actions))
+    plan = f"""<context name="t">
+<extension name="e"><condition field="destination_number" expression="^100$">
+  <action application="answer"/>{acts}</condition></extension>
+<extension name="o"><condition field="destination_number" expression="^200$">
+  <action application="answer"/><action application="sleep" data="1000"/><action application="hangup" data="NORMAL_CLEARING"/></condition></extension>
+</context>"""
+    sim = simulator(make_conf(tmp_path / "conf", plan))
+    call(sim, "100", "t")
+    return sim
+
+
+def _conference_datas(sim) -> list[str]:
+    return [r.get("data") for r in sim.trace.records if r["event"] == "execute" and r.get("app") == "conference"]
+
+
+def test_outcall_timeout_is_read_with_atoi() -> None:
+    # conference_loop_output: to = atoi(conference_auto_outcall_timeout), 60 outside 10..500;
+    # "15s" is 15 s (atoi stops at the first non-digit), not the default 60
+    from fsgen.sim.apps import conference as C
+    assert C.outcall_timeout("15s") == 15 and C.outcall_timeout("abc") == 60 and C.outcall_timeout("501") == 60
+    assert C.outcall_timeout(None) == 60 and C.outcall_timeout(" 12") == 12
+
+
+def test_outcall_delimiter_splits_the_dial_strings(tmp_path: Path) -> None:
+    # conference_loop_output: a one-character conference_auto_outcall_delimiter replaces ',' as the
+    # separator of each conference_set_auto_outcall entry
+    sim = _conf_run(tmp_path, "set conference_auto_outcall_delimiter=|",
+                    "conference_set_auto_outcall loopback/200/t|loopback/200/t", "conference room")
+    assert _conference_datas(sim).count("room+flags{}") == 2

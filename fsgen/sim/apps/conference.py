@@ -222,26 +222,30 @@ def destroy(sim: Simulator, conf: Conference) -> None:
         chan.hangup(cause)
 
 
+def outcall_timeout(raw: str | None) -> int:
+    """conference_loop_output: atoi(conference_auto_outcall_timeout); 60 when unset or outside 10..500."""
+    if raw is None:
+        return 60
+    m = re.match(r"\s*[+-]?\d+", raw)
+    to = int(m.group()) if m else 0
+    return to if 10 <= to <= 500 else 60
+
+
 def _outcalls(chan: Channel, conf: Conference) -> None:
     """The first member loop dials everything conference_set_auto_outcall collected on this channel."""
     calls = state(chan.sim).autocall.pop(chan.uuid, [])
     if not calls:
         return
-    timeout = 60
-    raw = chan.var("conference_auto_outcall_timeout")
-    if raw is not None:
-        try:
-            timeout = int(raw.strip())
-        except ValueError:
-            timeout = 0
-        if timeout < 10 or timeout > 500:
-            timeout = 60
+    timeout = outcall_timeout(chan.var("conference_auto_outcall_timeout"))
     flags = chan.var("conference_auto_outcall_flags") or ""
     prefix = chan.var("conference_auto_outcall_prefix") or ""
     cid_name = chan.var("conference_auto_outcall_caller_id_name") or conf.params.get("caller-id-name") or ""
     cid_num = chan.var("conference_auto_outcall_caller_id_number") or conf.params.get("caller-id-number") or ""
+    # a one-character conference_auto_outcall_delimiter replaces ',' (conference_loop_output)
+    delim = chan.var("conference_auto_outcall_delimiter") or ""
+    delim = delim if len(delim) == 1 else ","
     for entry in calls:
-        for part in separate(entry, ","):
+        for part in separate(entry, delim):
             if part.strip():
                 chan.sim.engine.spawn(_outcall(chan.sim, conf, prefix + part, timeout, flags, cid_name, cid_num),
                                       f"conference-outcall:{conf.name}")
