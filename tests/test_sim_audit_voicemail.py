@@ -174,3 +174,20 @@ def test_record_restart_limit_on_dtmf(tmp_path: Path, sounds: Path) -> None:
               a_app="&playback(${ref_sounds}/long.wav)", dtmf=[(2.0, "5")])
     # the limit restarts at the (non-terminator) key: whole epoch seconds, now - start > 3 at 6 s
     assert [r["t"] for r in records(sim, "record_stop")] == [6.0]
+
+
+def test_disk_quota_exceeded_ends_before_recording(tmp_path: Path, sounds: Path) -> None:
+    quota = ('<include><user id="8101"><params><param name="vm-password" value="1"/>'
+             '<param name="vm-disk-quota" value="4"/></params></user></include>')
+    files = {"directory/default/hotline_8101.xml": quota}
+    dialplan = plan(SKIP, act("set", "skip_record_check=true"), act("set", "skip_record_urgent_check=true"),
+                    act("voicemail", "default $${domain} 8101"), act("voicemail", "default $${domain} 8101"))
+    sim = simulator(make_conf(tmp_path / "conf", dialplan, files=files), sounds=sounds)
+    sim.globals["storage_dir"] = str(tmp_path / "storage")
+    call(sim, "100", "t", a_app="&playback(${ref_sounds}/long.wav)", dtmf=[(6.0, "#")])
+    # voicemail_leave_main: the first message (5 s) fills the 4 s quota (sum(message_len) >= quota), so
+    # the second voicemail logs a NOTICE, plays voicemail_disk_quota_exceeded and goes to end (goodbye)
+    assert len(records(sim, "record_start")) == 1
+    assert [m.message_len for m in sim.modules["voicemail"].messages("8101@127.0.0.1")] == [5]
+    assert any("Voicemail disk quota is exceeded for 8101" in str(r.get("text")) for r in sim.trace.records)
+    assert any("vm-mailbox_full.wav" in w for w in warnings(sim))

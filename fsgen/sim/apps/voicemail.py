@@ -23,8 +23,12 @@ Follows voicemail_leave_main/create_file of FreeSWITCH 1.10:
   phrase plays unless ``voicemail_skip_goodbye``.
 
 Phrase macros are played as the stock English ``lang/en/vm/sounds.xml`` lists their files
-(``voicemail/vm-*.wav`` under ``$${sound_prefix}``); on the fs-reference rig those prompts
-did not exist, so they only log a warning there and here.
+(``voicemail/vm-*.wav`` under ``$${sound_prefix}``), with switch_ivr_phrase_macro's 100 ms
+pause after every action and a stop at the first action that fails; on the fs-reference rig
+those prompts did not exist, so each macro logs one warning and lasts 100 ms there and here.
+The record-check "listen" playback follows control_playback (see :func:`play_recording`);
+``auto-playback-recordings`` plays it right after a good take; ``vm-disk-quota`` (sum of the
+box's message lengths) ends before the recording with ``voicemail_disk_quota_exceeded``.
 
 Messages are kept in ``sim.modules["voicemail"]`` (:class:`VoicemailState`): per mailbox
 ``"<id>@<domain>"`` a list of :class:`Message`.  The mailbox menu (``voicemail check``) is
@@ -446,6 +450,12 @@ def _leave(chan: Channel, profile: str, p: dict[str, str], domain: str, mailbox:
             else:
                 key = ""
                 continue
+        if user is not None and _atoi(user.params.get("vm-disk-quota", "")):
+            used = sum(m.message_len for m in state(sim).messages(f"{mailbox}@{domain}"))
+            if used >= _atoi(user.params["vm-disk-quota"]):
+                sim.trace.add(chan, "log", level="NOTICE", text=f"Voicemail disk quota is exceeded for {mailbox}")
+                yield from phrase(chan, "voicemail_disk_quota_exceeded")
+                return True
         _record_vars(chan, p)
         take = yield from create_file(chan, p, None if skip_instructions else "voicemail_record_message",
                                       file_path, exit_keys)
