@@ -123,12 +123,21 @@ def test_several_outcalls_with_prefix_and_caller_id(tmp_path: Path, sounds: Path
 
 
 def test_endconf_member_leaving_ends_the_conference(tmp_path: Path, sounds: Path) -> None:
-    ext = plan(act("set", "conference_auto_outcall_flags=endconf"),
+    ext = plan(act("set", "conference_utils_auto_outcall_flags=endconf"),
                act("conference_set_auto_outcall", "sofia/test/sip:1200@127.0.0.1"),
                act("conference", "room"))
     sim = run(tmp_path, sounds, ext, parties={"1200": {"ring": 1.0, "talk": 2.0}})
     assert ("execute", "conference", "room+flags{endconf}") in projection(sim, "c")
     assert hangup_of(sim, "b") == (pytest.approx(3.04, abs=1e-6), "NORMAL_CLEARING")
+
+
+def test_outcall_flags_under_the_old_name_are_ignored(tmp_path: Path, sounds: Path) -> None:
+    # conference_loop_output reads conference_utils_auto_outcall_flags only
+    ext = plan(act("set", "conference_auto_outcall_flags=endconf"),
+               act("conference_set_auto_outcall", "sofia/test/sip:1200@127.0.0.1"),
+               act("conference", "room"))
+    sim = run(tmp_path, sounds, ext, parties={"1200": {"ring": 1.0, "talk": 2.0}})
+    assert ("execute", "conference", "room+flags{}") in projection(sim, "c")
 
 
 def test_join_only_refuses_to_create(tmp_path: Path, sounds: Path) -> None:

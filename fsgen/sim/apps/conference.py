@@ -237,7 +237,9 @@ def _outcalls(chan: Channel, conf: Conference) -> None:
     if not calls:
         return
     timeout = outcall_timeout(chan.var("conference_auto_outcall_timeout"))
-    flags = chan.var("conference_auto_outcall_flags") or ""
+    # conference_loop_output reads the flags under this name since mod_conference was split up
+    # (FreeSWITCH's vanilla conf was corrected to it, FS-11304); conference_auto_outcall_flags is ignored
+    flags = chan.var("conference_utils_auto_outcall_flags") or ""
     prefix = chan.var("conference_auto_outcall_prefix") or ""
     cid_name = chan.var("conference_auto_outcall_caller_id_name") or conf.params.get("caller-id-name") or ""
     cid_num = chan.var("conference_auto_outcall_caller_id_number") or conf.params.get("caller-id-number") or ""
