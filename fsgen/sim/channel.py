@@ -209,15 +209,9 @@ class Channel:
     def _tell(self, event: str, fields: dict[str, Any]) -> None:
         # each list is copied before the calls (a listener may add or remove listeners), except
         # when it holds a single listener: nothing is left to iterate after calling it
-        ls = self.listeners
-        if ls:
-            if len(ls) == 1:
-                ls[0](self, event, fields)
-            else:
-                for cb in list(ls):
-                    cb(self, event, fields)
-        ls = self.sim.listeners
-        if ls:
+        for ls in (self.listeners, self.sim.listeners):
+            if not ls:
+                continue
             if len(ls) == 1:
                 ls[0](self, event, fields)
             else:

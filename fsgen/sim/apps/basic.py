@@ -135,8 +135,8 @@ def hangup(chan: Channel, data: str) -> None:
     chan.hangup(cause_of(data))
 
 
-@application("park")
-def park(chan: Channel, data: str) -> Generator[Any, Any, None]:
+def park_session(chan: Channel) -> Generator[Any, Any, None]:
+    """switch_ivr_park_session: the channel waits (CS_PARK) until it is transferred or hung up."""
     chan.parked = True
     chan.emit("park")
     try:
@@ -144,5 +144,10 @@ def park(chan: Channel, data: str) -> Generator[Any, Any, None]:
             yield Wait(("break",))
     finally:
         chan.parked = False
+
+
+@application("park")
+def park(chan: Channel, data: str) -> Generator[Any, Any, None]:
+    yield from park_session(chan)
     if not chan.hungup:
         chan.emit("channel_unpark")

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..bridge import bridge_channels, cause_code, originate
 from ..channel import Channel, is_true
-from ..engine import Wait
 from . import application
 from .args import separate
+from .basic import park_session
 from .transfer import session_transfer
 
 
@@ -58,17 +58,6 @@ def handle_cause(chan: Channel, cause: str) -> None:
         chan.hangup(cause)
 
 
-def _park(chan: Channel) -> Generator[Any, Any, None]:
-    """switch_ivr_park_session: the channel waits (CS_PARK) until it is transferred or hung up."""
-    chan.parked = True
-    chan.emit("park")
-    try:
-        while chan.ready:
-            yield Wait(("break",))
-    finally:
-        chan.parked = False
-
-
 def _transfer_after_bridge(chan: Channel, where: str) -> None:
     """switch_ivr_bridge.c transfer_after_bridge: ``exten[:dialplan[:context]]``."""
     chan.set_var("transfer_after_bridge", None)
@@ -106,7 +95,7 @@ def bridge(chan: Channel, data: str) -> Generator[Any, Any, None]:
     if chan.hungup or chan.reroute is not None or not (answered or early):
         return
     if (answered and chan.true("park_after_bridge")) or chan.true("park_after_early_bridge"):
-        yield from _park(chan)
+        yield from park_session(chan)
         return
     where = (chan.var("transfer_after_bridge") if answered else None) or chan.var("transfer_after_early_bridge")
     if where:
