@@ -7,61 +7,29 @@ and checks the replies FreeSWITCH gives to its commands.
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
 
 from esl_app import protocol as P
 from fsgen.sim.testing import call, make_conf, simulator
+from tests.sim_socket_support import reply_reader, socket_call
 
 
 def _run(tmp_path: Path, commands: list[str], mode: str = "async full",
          after: str = '<action application="log" data="INFO after ${socket_resume}"/>') -> tuple[list[P.Message], object]:
     """Send ``commands`` one by one after ``connect`` and collect each reply; then ``exit``."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    port = srv.getsockname()[1]
     replies: list[P.Message] = []
 
-    def app() -> None:
-        conn, _ = srv.accept()
-        reader = P.Reader(P.MESSAGES)
+    def peer(conn: socket.socket) -> None:
+        recv = reply_reader(conn, ("command/reply", "api/response"))
+        conn.sendall(P.encode_command("connect"))
+        recv()
+        for c in commands:
+            conn.sendall(_raw(c))
+            replies.append(recv())
+        conn.sendall(P.encode_command("exit"))
+        recv()
 
-        def recv() -> P.Message:
-            while True:
-                item = reader.next()
-                if isinstance(item, P.Message):
-                    if item.content_type in ("command/reply", "api/response"):
-                        return item
-                    continue
-                data = conn.recv(4096)
-                if not data:
-                    raise EOFError
-                reader.feed(data)
-        try:
-            conn.sendall(P.encode_command("connect"))
-            recv()
-            for c in commands:
-                conn.sendall(_raw(c))
-                replies.append(recv())
-            conn.sendall(P.encode_command("exit"))
-            recv()
-        except EOFError:
-            pass
-        finally:
-            conn.close()
-            srv.close()
-
-    t = threading.Thread(target=app, daemon=True)
-    t.start()
-    plan = """<context name="t"><extension name="e"><condition field="destination_number" expression="^100$">
-  <action application="answer"/><action application="set" data="tier=gold"/>
-  <action application="socket" data="127.0.0.1:%d %s"/>
-  %s
-</condition></extension></context>""" % (port, mode, after)
-    sim = simulator(make_conf(tmp_path / "conf", plan))
-    call(sim, "100", "t")
-    t.join(timeout=10)
+    sim = socket_call(tmp_path, peer, before='<action application="set" data="tier=gold"/>', mode=mode, after=after)
     return replies, sim
 
 
@@ -129,45 +97,28 @@ def test_myevents_does_not_forward_playback_events(tmp_path: Path) -> None:
     # PLAYBACK_START/STOP are not in it
     from fsgen.sim.inbound import MYEVENTS
     assert "PLAYBACK_START" not in MYEVENTS
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    port = srv.getsockname()[1]
     names: list[str] = []
 
-    def app() -> None:
-        conn, _ = srv.accept()
+    def peer(conn: socket.socket) -> None:
         reader = P.Reader(P.MESSAGES)
-        try:
-            for c in ("connect", "myevents", "resume",
-                      "sendmsg\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: silence_stream://200"):
-                conn.sendall(_raw(c))
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                reader.feed(data)
-                while isinstance(item := reader.next(), P.Message):
-                    if item.content_type == "text/event-plain":
-                        body = item.text
-                        for line in body.splitlines():
-                            if line.startswith("Event-Name: "):
-                                names.append(line.split(": ", 1)[1])
-                        if "CHANNEL_EXECUTE_COMPLETE" in body:
-                            conn.sendall(P.encode_command("exit"))
-        finally:
-            conn.close()
-            srv.close()
+        for c in ("connect", "myevents", "resume",
+                  "sendmsg\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: silence_stream://200"):
+            conn.sendall(_raw(c))
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            reader.feed(data)
+            while isinstance(item := reader.next(), P.Message):
+                if item.content_type == "text/event-plain":
+                    body = item.text
+                    for line in body.splitlines():
+                        if line.startswith("Event-Name: "):
+                            names.append(line.split(": ", 1)[1])
+                    if "CHANNEL_EXECUTE_COMPLETE" in body:
+                        conn.sendall(P.encode_command("exit"))
 
-    t = threading.Thread(target=app, daemon=True)
-    t.start()
-    plan = """<context name="t"><extension name="e"><condition field="destination_number" expression="^100$">
-  <action application="answer"/>
-  <action application="socket" data="127.0.0.1:%d async full"/>
-</condition></extension></context>""" % port
-    sim = simulator(make_conf(tmp_path / "conf", plan))
-    call(sim, "100", "t")
-    t.join(timeout=10)
+    socket_call(tmp_path, peer)
     assert "CHANNEL_EXECUTE_COMPLETE" in names
     assert "PLAYBACK_START" not in names and "PLAYBACK_STOP" not in names
 

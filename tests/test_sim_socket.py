@@ -15,6 +15,7 @@ import pytest
 
 from esl_app import protocol as P
 from fsgen.sim.testing import apps_run, call, make_conf, projection, simulator, write_wav
+from tests.sim_socket_support import reply_reader, socket_call
 
 GREENSWITCH_APP = textwrap.dedent('''
     import json, sys
@@ -135,49 +136,20 @@ def test_closing_without_resume_hangs_up_and_nothing_listening_continues(tmp_pat
 
 def test_raw_outbound_session_api_and_disconnect(tmp_path: Path) -> None:
     """A hand-written app: connect, api, exit without resume -> the call is hung up."""
-    import threading
-
-    srv = _listener()
-    port = srv.getsockname()[1]
     seen: dict = {}
 
-    def app() -> None:
-        conn, _ = srv.accept()
-        reader = P.Reader(P.MESSAGES)
+    def peer(conn: socket.socket) -> None:
+        recv = reply_reader(conn)
+        conn.sendall(P.encode_command("connect"))
+        seen["connect"] = recv()
+        conn.sendall(P.encode_command("api uuid_getvar {} caller_tier".format(P.decoded_headers(seen["connect"])["Unique-ID"])))
+        seen["api"] = recv()
+        conn.sendall(P.encode_command("exit"))
+        seen["exit"] = recv()
+        seen["after"] = recv()
 
-        def recv() -> P.Message:
-            while True:
-                item = reader.next()
-                if isinstance(item, P.Message):
-                    return item
-                data = conn.recv(4096)
-                reader.feed(data)
-                if not data:
-                    raise EOFError
-        try:
-            conn.sendall(P.encode_command("connect"))
-            seen["connect"] = recv()
-            conn.sendall(P.encode_command("api uuid_getvar {} caller_tier".format(P.decoded_headers(seen["connect"])["Unique-ID"])))
-            seen["api"] = recv()
-            conn.sendall(P.encode_command("exit"))
-            seen["exit"] = recv()
-            seen["after"] = recv()
-        except EOFError:
-            pass
-        finally:
-            conn.close()
-            srv.close()
-
-    t = threading.Thread(target=app, daemon=True)
-    t.start()
-    plan = """<context name="t"><extension name="e"><condition field="destination_number" expression="^100$">
-  <action application="answer"/><action application="set" data="caller_tier=金卡"/>
-  <action application="socket" data="127.0.0.1:%d async full"/>
-  <action application="log" data="INFO not reached"/>
-</condition></extension></context>""" % port
-    sim = simulator(make_conf(tmp_path / "conf", plan))
-    call(sim, "100", "t")
-    t.join(timeout=10)
+    sim = socket_call(tmp_path, peer, before='<action application="set" data="caller_tier=金卡"/>',
+                      after='<action application="log" data="INFO not reached"/>')
     raw = seen["connect"]
     assert raw.get("Reply-Text") == "%2BOK" and raw.content_type == "command/reply"  # FreeSWITCH url-encodes it
     connect = P.decoded_headers(raw)
