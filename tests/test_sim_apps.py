@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fsgen.sim.sim import RemoteParty
-from fsgen.sim.testing import apps_run, call, make_conf, projection, simulator, write_wav
+from fsgen.sim.testing import act, apps_run, call, make_conf, projection, simulator, write_wav
 
 
 @pytest.fixture
@@ -32,10 +32,6 @@ def var_log(sim) -> list[str]:
 def ext(*actions: str) -> str:
     return '<context name="t"><extension name="e"><condition field="destination_number" expression="^100$">{}' \
            '</condition></extension></context>'.format("".join(actions))
-
-
-def act(app: str, data: str = "") -> str:
-    return '<action application="{}" data="{}"/>'.format(app, data.replace('"', "&quot;"))
 
 
 def test_playback_times_and_star_terminator(tmp_path: Path, sounds: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fsgen.sim.testing import call, make_conf, projection, simulator, write_wav
+from fsgen.sim.testing import act, call, make_conf, projection, simulator, write_wav
 
 #: extensions a bridge can dial as loopback/NAME/t
 TARGETS = """
@@ -47,10 +47,6 @@ def run(tmp_path: Path, sounds: Path, *actions: str, extra: str = "", start: str
     kw = {"start": start} if start else {}
     sim = simulator(make_conf(tmp_path / "conf", plan), sounds=sounds, **kw)
     return call(sim, "100", "t", timeout=60)
-
-
-def act(app: str, data: str = "") -> str:
-    return '<action application="{}" data="{}"/>'.format(app, data.replace('"', "&quot;"))
 
 
 def logs(sim) -> list[str]:

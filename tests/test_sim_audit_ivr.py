@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fsgen.sim.testing import apps_run, call, make_conf, projection, simulator, write_wav
+from fsgen.sim.testing import act, apps_run, call, make_conf, projection, simulator, write_wav
 
 
 @pytest.fixture
@@ -30,10 +30,6 @@ def ext(*actions: str) -> str:
             '<extension name="x"><condition field="destination_number" expression="^200$">'
             '<action application="log" data="INFO in 200"/><action application="hangup"/></condition></extension>'
             '</context>').format("".join(actions))
-
-
-def act(app: str, data: str = "") -> str:
-    return '<action application="{}" data="{}"/>'.format(app, data.replace('"', "&quot;"))
 
 
 def log_times(sim) -> list[tuple[float, str]]:

@@ -6,11 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fsgen.sim.testing import call, make_conf, simulator, write_wav
-
-
-def box(number: str) -> str:
-    return f'<include><user id="{number}"><params><param name="vm-password" value="{number}"/></params></user></include>'
+from fsgen.sim.testing import act, call, mailbox_user, make_conf, simulator, write_wav
 
 
 def plan(*actions: str) -> str:
@@ -20,10 +16,6 @@ def plan(*actions: str) -> str:
             '<action application="log" data="INFO after len=${voicemail_message_len} '
             'sil=${silence_hits_exhausted} ms=${record_ms}"/>'
             "</condition></extension></context>")
-
-
-def act(app: str, data: str = "") -> str:
-    return f'<action application="{app}" data="{data}"/>'
 
 
 SKIP = act("set", "skip_greeting=true") + act("set", "skip_instructions=true")
@@ -46,7 +38,7 @@ def sounds(tmp_path: Path) -> Path:
 
 
 def run(tmp_path: Path, sounds: Path, dialplan: str, a_app: str | None = None, dtmf=(), profile: str | None = None):
-    files = {"directory/default/hotline_8101.xml": box("8101")}
+    files = {"directory/default/hotline_8101.xml": mailbox_user("8101")}
     if profile is not None:
         files["autoload_configs/voicemail.conf.xml"] = PROFILE.format(extra=profile)
     sim = simulator(make_conf(tmp_path / "conf", dialplan, files=files), sounds=sounds)

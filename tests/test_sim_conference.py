@@ -8,7 +8,7 @@ import pytest
 
 from fsgen.sim.apps.conference import parse_target
 from fsgen.sim.sim import RemoteParty
-from fsgen.sim.testing import call, make_conf, projection, simulator, write_wav
+from fsgen.sim.testing import act, call, make_conf, projection, simulator, write_wav
 
 
 def plan(*actions: str, name: str = "100") -> str:
@@ -17,10 +17,6 @@ def plan(*actions: str, name: str = "100") -> str:
             f'<action application="answer"/>{acts}'
             '<action application="log" data="INFO after conference"/>'
             '<action application="hangup" data="NORMAL_CLEARING"/></condition></extension>')
-
-
-def act(app: str, data: str = "") -> str:
-    return f'<action application="{app}" data="{data}"/>'
 
 
 @pytest.fixture

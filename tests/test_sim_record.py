@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fsgen.sim.sim import RemoteParty
-from fsgen.sim.testing import call, make_conf, simulator, write_wav
+from fsgen.sim.testing import act, call, make_conf, simulator, write_wav
 
 
 def plan(*actions: str) -> str:
@@ -17,10 +17,6 @@ def plan(*actions: str) -> str:
             '<action application="log" data="INFO vars ms=${record_ms} s=${record_seconds} n=${record_samples} '
             'term=${playback_terminator_used} cause=${record_completion_cause} gone=${RECORD_DISCARDED}"/>'
             "</condition></extension></context>")
-
-
-def act(app: str, data: str = "") -> str:
-    return f'<action application="{app}" data="{data}"/>'
 
 
 @pytest.fixture

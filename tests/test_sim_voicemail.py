@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fsgen.sim.testing import call, make_conf, projection, simulator, write_wav
-
-
-def box(number: str, *params: tuple[str, str]) -> str:
-    p = "".join(f'<param name="{k}" value="{v}"/>' for k, v in (("vm-password", number), *params))
-    return f'<include><user id="{number}"><params>{p}</params></user></include>'
+from fsgen.sim.testing import act, call, mailbox_user, make_conf, projection, simulator, write_wav
 
 
 def plan(*actions: str) -> str:
@@ -20,10 +15,6 @@ def plan(*actions: str) -> str:
             f'<action application="answer"/>{acts}'
             '<action application="log" data="INFO after len=${voicemail_message_len} file=${voicemail_file_path}"/>'
             "</condition></extension></context>")
-
-
-def act(app: str, data: str = "") -> str:
-    return f'<action application="{app}" data="{data}"/>'
 
 
 SKIP = act("set", "skip_greeting=true") + act("set", "skip_instructions=true")
@@ -39,7 +30,7 @@ def sounds(tmp_path: Path) -> Path:
 
 def run(tmp_path: Path, sounds: Path, dialplan: str, a_app: str | None = None, dtmf=(),
         boxes: dict[str, str] | None = None):
-    files = {f"directory/default/hotline_{n}.xml": xml for n, xml in (boxes or {"8101": box("8101")}).items()}
+    files = {f"directory/default/hotline_{n}.xml": xml for n, xml in (boxes or {"8101": mailbox_user("8101")}).items()}
     sim = simulator(make_conf(tmp_path / "conf", dialplan, files=files), sounds=sounds)
     sim.globals["storage_dir"] = str(tmp_path / "storage")
     return call(sim, "100", "t", a_app=a_app, dtmf=dtmf)
@@ -139,7 +130,7 @@ def test_unknown_mailbox_says_goodbye_and_returns(tmp_path: Path, sounds: Path) 
 
 def test_disabled_mailbox_ends_without_goodbye(tmp_path: Path, sounds: Path) -> None:
     sim = run(tmp_path, sounds, plan(SKIP, act("voicemail", "default $${domain} 8101")),
-              boxes={"8101": box("8101", ("vm-enabled", "false"))})
+              boxes={"8101": mailbox_user("8101", ("vm-enabled", "false"))})
     assert records(sim, "record_start") == []
     assert not any("vm-goodbye.wav" in str(r.get("text")) for r in sim.trace.records)
 

@@ -35,6 +35,17 @@ def write_wav(path: str | Path, seconds: float, rate: int = 8000) -> Path:
     return path
 
 
+def act(app: str, data: str = "") -> str:
+    """One dialplan ``<action>`` (a ``"`` in ``data`` escaped), for the ``dialplan`` of :func:`make_conf`."""
+    return '<action application="{}" data="{}"/>'.format(app, data.replace('"', "&quot;"))
+
+
+def mailbox_user(number: str, *params: tuple[str, str]) -> str:
+    """A directory user that is a voicemail box (``vm-password`` = the number), as an ``<include>``."""
+    p = "".join(f'<param name="{k}" value="{v}"/>' for k, v in (("vm-password", number), *params))
+    return f'<include><user id="{number}"><params>{p}</params></user></include>'
+
+
 def make_conf(root: str | Path, dialplan: str, menus: str = "",
               files: dict[str, str] | None = None) -> Path:
     """A case-style conf/ folder: ``dialplan`` is the inside of ``<include>`` (contexts)."""
