@@ -9,7 +9,15 @@ from pathlib import Path
 from fsgen.sim.apps.callcenter import module
 from fsgen.sim.refcase import place_call
 from fsgen.sim.testing import projection
-from tests.test_sim_callcenter import agent, cc_events, make_sim, results, run_calls, sounds
+from tests.test_sim_callcenter import (
+    agent,
+    call_with_exit_key,
+    cc_events,
+    make_sim,
+    results,
+    run_calls,
+    sounds,
+)
 
 __all__ = ["sounds"]   # the fixture, used by name
 
@@ -76,10 +84,7 @@ def test_missing_moh_file_keeps_the_caller_waiting_without_exit_keys(tmp_path: P
     # no DTMF is read (cc_exit_keys does nothing) and only the member thread's limits end the wait
     sim = make_sim(tmp_path, sounds, params={"moh-sound": "$${ref_sounds}/missing.wav", "max-wait-time": "4"},
                    agents=[agent("agent1", status="On Break")], tiers=[("agent1", 1, 1)])
-    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X", "set": {"cc_exit_keys": "#"},
-            "dtmf": [{"at": 1.0, "digit": "#"}]}
-    place_call(sim, spec, 60, None)
-    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    call_with_exit_key(sim, [(1.0, "#")])
     res = results(sim)["2000"]
     assert (res["cause"], res["reason"], res["key"]) == ("cancel", "TIMEOUT", "")
     assert 3.5 <= res["t"] <= 4.6
@@ -94,10 +99,7 @@ def test_no_moh_at_all_waits_silently_and_honours_exit_keys(tmp_path: Path, soun
     q = module(sim).get_queue("q1@default")
     assert q is not None
     q.moh_sound = None
-    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X", "set": {"cc_exit_keys": "#"},
-            "dtmf": [{"at": 1.0, "digit": "#"}]}
-    place_call(sim, spec, 60, None)
-    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    call_with_exit_key(sim, [(1.0, "#")])
     res = results(sim)["2000"]
     assert (res["cause"], res["reason"], res["key"]) == ("cancel", "EXIT_WITH_KEY", "#")
 

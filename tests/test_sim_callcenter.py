@@ -90,6 +90,14 @@ def results(sim) -> dict[str, dict[str, str]]:
     return out
 
 
+def call_with_exit_key(sim, dtmf: list[tuple[float, str]]) -> None:
+    """Caller 2000 into the queue with ``cc_exit_keys=#``, pressing ``dtmf`` (at, digit); run to the end."""
+    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X", "set": {"cc_exit_keys": "#"},
+            "dtmf": [{"at": at, "digit": d} for at, d in dtmf]}
+    place_call(sim, spec, 60, None)
+    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+
+
 def cc_events(sim, action: str) -> list[dict]:
     return [r for r in sim.trace.records if r.get("action") == action]
 
@@ -217,10 +225,7 @@ def test_call_timeout_of_a_user_contact_limits_the_ringing(tmp_path: Path, sound
 
 def test_exit_key_leaves_the_queue(tmp_path: Path, sounds: Path) -> None:
     sim = make_sim(tmp_path, sounds, agents=[agent("agent1", status="On Break")], tiers=[("agent1", 1, 1)])
-    spec = {"dest": "2000", "context": "t", "caller": "2000", "caller_name": "X", "set": {"cc_exit_keys": "#"},
-            "dtmf": [{"at": 1.0, "digit": "5"}, {"at": 2.5, "digit": "#"}]}
-    place_call(sim, spec, 60, None)
-    sim.run(until=60, stop=lambda: sim.engine.now > 0 and not sim.channels)
+    call_with_exit_key(sim, [(1.0, "5"), (2.5, "#")])
     res = results(sim)["2000"]
     assert (res["cause"], res["reason"], res["key"]) == ("cancel", "EXIT_WITH_KEY", "#")
     assert 2.5 <= res["t"] <= 2.7
