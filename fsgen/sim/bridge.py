@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .api import api_command
-from .channel import CallerProfile, Channel, Endpoint
+from .channel import CallerProfile, Channel, Endpoint, is_true
+from .cstr import atoi
 from .engine import TIMEOUT, Sleep, Wait
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -324,25 +325,6 @@ def str2cause(text: str) -> str | None:
     return t if t in KNOWN_CAUSES else None
 
 
-def atoi(text: str | None) -> int:
-    """C atoi(): leading blanks, optional sign, digits; 0 when there are none."""
-    if not text:
-        return 0
-    t = text.lstrip()
-    n = 0
-    while n < len(t) and (t[n].isdigit() or (n == 0 and t[n] in "+-")):
-        n += 1
-    try:
-        return int(t[:n])
-    except ValueError:
-        return 0
-
-
-def _is_true(value: str | None) -> bool:
-    from .channel import is_true
-    return is_true(value)
-
-
 #: caller channel variables switch_ivr_originate copies into the originate variables when the
 #: dial string does not set them ("Copy all the missing applicable channel variables from A-leg")
 _INHERITED = (
@@ -402,11 +384,11 @@ def originate(sim: Simulator, dial_string: str, caller: Channel | None = None,
         limit = 60
     if atoi(base.get("originate_timeout")) > 0:
         limit = atoi(base.get("originate_timeout"))
-    continue_on_timeout = _is_true(base.get("originate_continue_on_timeout"))
+    continue_on_timeout = is_true(base.get("originate_continue_on_timeout"))
     iem = base.get("ignore_early_media")
-    early_ok = not (_is_true(iem) or iem in ("consume", "ring_ready") or _is_true(base.get("bridge_early_media"))
+    early_ok = not (is_true(iem) or iem in ("consume", "ring_ready") or is_true(base.get("bridge_early_media"))
                     or "monitor_early_media_ring" in base or "monitor_early_media_fail" in base)
-    clobber = _is_true(base.get("local_var_clobber"))
+    clobber = is_true(base.get("local_var_clobber"))
 
     peer, cause = None, ""
     if not groups:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import timecond
+from .cstr import atoi, switch_true
 from .expand import expand
 from .xmltree import XElement
 
@@ -534,10 +535,10 @@ _HIT: re.Match = re.match("", "")  # type: ignore[assignment]
 
 def _true(v: str | None) -> bool:
     """switch_true()."""
-    return v is not None and timecond._true(v)
+    return v is not None and switch_true(v)
 
 
 def _loop(xa: XElement) -> int:
     """``loop``: atoi of the attribute when present (so "" or "x" is 0: nothing runs)."""
     v = xa.get("loop")
-    return 1 if v is None else max(timecond.atol(v), 0)
+    return 1 if v is None else max(atoi(v), 0)

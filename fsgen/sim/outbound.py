@@ -19,7 +19,6 @@ sent, else the call is hung up -- as FreeSWITCH does.
 from __future__ import annotations
 
 import math
-import re
 import select
 import selectors
 import socket
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from esl_app import protocol as P
 
+from .cstr import atoi
 from .events import base_headers, channel_data, esl_event, url_encode
 from .inbound import MYEVENTS
 
@@ -296,8 +296,7 @@ class OutboundConnection:
             # "linger N": atoi(N) seconds; bare "linger": forever (-1)
             arg = args.strip()
             if arg:
-                digits = re.match(r"[+-]?\d+", arg)
-                self.linger = float(int(digits.group())) if digits else 0.0
+                self.linger = float(atoi(arg))
                 self.reply(f"+OK will linger {int(self.linger)} seconds")
             else:
                 self.linger = float("inf")

@@ -19,50 +19,21 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
+from .cstr import atoi, is_number, strtol, switch_true
 from .xmltree import XElement
 
 TIME_ATTRS = ("date-time", "year", "yday", "mon", "mday", "week", "mweek", "wday", "hour",
               "minute", "minute-of-day", "time-of-day", "tz-offset", "dst")
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_DIGITS = "0123456789"
-_SPACE = " \t\n\r\f\v"
-
-
-def _strtol(s: str, i: int) -> tuple[int, int]:
-    """C strtol(s + i, &end, 10): (value, index after it); (0, i) when no digits follow."""
-    n = len(s)
-    j = i
-    while j < n and s[j] in _SPACE:
-        j += 1
-    k = j + 1 if j < n and s[j] in "+-" else j
-    d = k
-    while d < n and s[d] in _DIGITS:
-        d += 1
-    if d == k:
-        return 0, i
-    return int(s[j:d]), d
-
-
-def atol(s: str) -> int:
-    return _strtol(s, 0)[0]
-
-
-def is_number(s: str) -> bool:
-    """switch_is_number(): an optional sign, then only digits and dots (nothing at all is fine)."""
-    if s[:1] in ("+", "-"):
-        s = s[1:]
-    return all(c in _DIGITS or c == "." for c in s)
-
-
 def number_cmp(spec: str, value: int) -> bool:
     """switch_number_cmp: ``N``, ``A-B`` (``A > B`` wraps around) and comma lists of them."""
     i = 0
     n = len(spec)
     while True:
-        a, i = _strtol(spec, i)
+        a, i = strtol(spec, i)
         if i < n and spec[i] == "-":
-            b, i = _strtol(spec, i + 1)
+            b, i = strtol(spec, i + 1)
             if (a <= b and a <= value <= b) or (a > b and (value >= a or value <= b)):
                 return True
         elif a == value:
@@ -135,8 +106,8 @@ def tod_cmp(spec: str, value: int) -> bool:
         maxm, sep, maxs = maxm.partition(":")
         if not sep:
             maxs = "00"
-        lo = atol(minh) * 3600 + atol(minm) * 60 + atol(mins)
-        hi = atol(maxh) * 3600 + atol(maxm) * 60 + atol(maxs)
+        lo = atoi(minh) * 3600 + atoi(minm) * 60 + atoi(mins)
+        hi = atoi(maxh) * 3600 + atoi(maxm) * 60 + atoi(maxs)
         if (lo <= hi and lo <= value <= hi) or (lo > hi and (value >= lo or value <= hi)):
             return True
     return False
@@ -170,12 +141,12 @@ def str_time(s: str, now: float, local: tzinfo) -> float | None:
     if m is not None:
         g = m.groups()
         today = datetime.fromtimestamp(now, local)
-        base = _local_epoch(today.year, today.month, today.day, atol(g[0]), atol(g[1]), atol(g[2]), local)
+        base = _local_epoch(today.year, today.month, today.day, atoi(g[0]), atoi(g[1]), atoi(g[2]), local)
         return None if base is None else base + (now - int(now))   # tm_usec is left as it was
     m = _DATE.match(s) or _COMPACT.match(s)
     if m is None:
         return None
-    y, mon, d, h, mi, sec = (atol(x) for x in m.groups())
+    y, mon, d, h, mi, sec = (atoi(x) for x in m.groups())
     return _local_epoch(y, mon, d, h, mi, sec, local)
 
 
@@ -199,11 +170,6 @@ def has_time_attrs(cond: XElement) -> bool:
     return any(a in cond.attrib for a in TIME_ATTRS)
 
 
-def _true(v: str) -> bool:
-    """switch_true()."""
-    return v.lower() in ("yes", "on", "true", "t", "enabled", "active", "allow") or (is_number(v) and atol(v) != 0)
-
-
 def check(cond: XElement, epoch: float, tz: tzinfo, local: tzinfo | None = None,
           offset_hours: int | None = None) -> int:
     """switch_xml_std_datetime_check: -1 when no time attribute applies, else 1 / 0.
@@ -220,12 +186,12 @@ def check(cond: XElement, epoch: float, tz: tzinfo, local: tzinfo | None = None,
         else:
             eoffset = int((tm.utcoffset() or timedelta(0)).total_seconds() / 3600)   # C division truncates
         tzo = a["tz-offset"]
-        loffset = atol(tzo) if tzo and is_number(tzo) else eoffset
+        loffset = atoi(tzo) if tzo and is_number(tzo) else eoffset
         match = int(loffset == eoffset)
     dst_spec = a.get("dst")
     if match and dst_spec:
         local_dst = bool(datetime.fromtimestamp(epoch, local).dst())
-        match = int(local_dst and _true(dst_spec))   # dst="false" never matches
+        match = int(local_dst and switch_true(dst_spec))   # dst="false" never matches
     if not match:
         return 0
     tt = tm.timetuple()
@@ -277,7 +243,7 @@ def channel_zone(tod_tz_offset: str | None, tz_name: str | None, local: tzinfo) 
     """check_tz() of mod_dialplan_xml: (zone, offset hours or None).  ``tod_tz_offset`` counts
     when switch_is_number() accepts it (atoi of it: ``5.5`` is 5), else ``timezone``."""
     if tod_tz_offset and is_number(tod_tz_offset):
-        hours = atol(tod_tz_offset)
+        hours = atoi(tod_tz_offset)
         return timezone(timedelta(hours=hours)), hours
     if tz_name:
         return zone_for(None, tz_name, local), None

@@ -57,6 +57,7 @@ from .. import media
 from ..api import api_command
 from ..bridge import bridge_channels, originate
 from ..channel import new_uuid
+from ..cstr import atoi, is_number, switch_false, switch_true
 from ..engine import TIMEOUT, Hangup, Sleep, Task, Wait
 from . import application
 from .args import separate
@@ -94,37 +95,6 @@ def _canon(value: str, allowed: tuple[str, ...]) -> str | None:
         if a.lower() == value.strip().lower():
             return a
     return None
-
-
-def _is_number(text: str) -> bool:
-    """switch_is_number(): an optional sign, then only digits and dots (the empty string counts)."""
-    body = text[1:] if text[:1] in ("-", "+") else text
-    return all(c == "." or "0" <= c <= "9" for c in body)
-
-
-def atoi(text: str | None) -> int:
-    """C atoi(): leading blanks, an optional sign, the digits that follow; 0 when there are none."""
-    t = (text or "").lstrip(" \t\n\v\f\r")
-    sign = -1 if t[:1] == "-" else 1
-    if t[:1] in ("-", "+"):
-        t = t[1:]
-    n = 0
-    for c in t:
-        if not "0" <= c <= "9":
-            break
-        n = n * 10 + ord(c) - 48
-    return sign * n
-
-
-def _switch_true(value: str) -> bool:
-    v = value.lower()
-    return v in ("yes", "on", "true", "t", "enabled", "active", "allow") or (_is_number(value) and atoi(value) != 0)
-
-
-def _switch_false(value: str) -> bool:
-    v = value.lower()
-    return (v in ("no", "off", "false", "f", "disabled", "inactive", "disallow")
-            or (_is_number(value) and atoi(value) == 0))
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -436,9 +406,9 @@ class _Plan:
         for p in settings.findall("param") if settings is not None else []:
             name, value = (p.get("name") or "").lower(), p.get("value", "") or ""
             if name == "truncate-agents-on-load":
-                self.truncate_agents = _switch_true(value)
+                self.truncate_agents = switch_true(value)
             elif name == "truncate-tiers-on-load":
-                self.truncate_tiers = _switch_true(value)
+                self.truncate_tiers = switch_true(value)
             elif name == "agent-originate-timeout":
                 self.originate_timeout = atoi(value) or 60
         queues = cfg.find("queues")
@@ -496,7 +466,7 @@ def _queue_template(plan: _Plan, el: XElement, name: str) -> tuple[dict[str, Any
         attr, kind = spec
         default = _QUEUE_DEFAULTS[attr]
         if kind == "int":
-            if not _is_number(value):
+            if not is_number(value):
                 warnings.append((f"Invalid value [{value}] for parameter [{pname}], setting default [{default}]", p))
                 values[attr] = default
                 continue
@@ -508,9 +478,9 @@ def _queue_template(plan: _Plan, el: XElement, name: str) -> tuple[dict[str, Any
                 continue
             values[attr] = atoi(value)
         elif kind == "bool":
-            if _switch_true(value):
+            if switch_true(value):
                 values[attr] = True
-            elif _switch_false(value):
+            elif switch_false(value):
                 values[attr] = False
             else:
                 text = f"Invalid value [{value}] for parameter [{pname}], setting default [{str(default).lower()}]"

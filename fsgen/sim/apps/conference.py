@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .. import media
 from ..api import api_command
 from ..bridge import originate
+from ..cstr import atoi
 from ..engine import Wait
 from . import application
 from .args import separate
@@ -226,8 +227,7 @@ def outcall_timeout(raw: str | None) -> int:
     """conference_loop_output: atoi(conference_auto_outcall_timeout); 60 when unset or outside 10..500."""
     if raw is None:
         return 60
-    m = re.match(r"\s*[+-]?\d+", raw)
-    to = int(m.group()) if m else 0
+    to = atoi(raw)
     return to if 10 <= to <= 500 else 60
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import media
 from ..channel import Channel
+from ..cstr import atoi
 from . import application
 from .args import separate
 
@@ -21,17 +22,6 @@ class ReadResult:
 
 #: mod_dptools' read and play_and_get_digits hand switch_ivr_read a 128-byte digit buffer
 DIGIT_BUFFER = 128
-
-
-def atoi(s: str | None) -> int:
-    """C's atoi: leading blanks, an optional sign, then as many digits as there are (else 0)."""
-    if not s:
-        return 0
-    m = _ATOI.match(s)
-    return int(m.group(0)) if m else 0
-
-
-_ATOI = re.compile(r"[ \t\n\r\f\v]*[-+]?\d+")
 
 
 def read_digits(chan: Channel, min_digits: int, max_digits: int, prompt: str | None,

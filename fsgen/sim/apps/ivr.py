@@ -18,10 +18,11 @@ from typing import Any
 
 from .. import media
 from ..channel import Channel
+from ..cstr import atoi
 from ..session import execute
 from ..xmltree import XElement
 from . import application
-from .digits import atoi, play_and_get
+from .digits import play_and_get
 
 ACTIONS = ("menu-exit", "menu-sub", "menu-exec-app", "menu-play-sound", "menu-back", "menu-top")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from .. import media
 from ..channel import Channel
+from ..cstr import atoi
 from . import application
 from .args import separate
-from .digits import atoi
 
 
 def playback_dtmf(chan: Channel):

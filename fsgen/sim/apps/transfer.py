@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from ..bridge import atoi
 from ..channel import Channel
+from ..cstr import atoi
 from ..session import run_extension
 from . import application
 from .args import separate

@@ -38,7 +38,6 @@ not simulated.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,8 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import media
 from ..api import api_command
-from ..channel import new_uuid
+from ..channel import is_true, new_uuid
 from ..conf import DirectoryUser
+from ..cstr import atoi
 from ..engine import Hangup, Wait
 from . import application
 from .args import separate
@@ -130,17 +130,6 @@ def _int(text: str | None, default: int) -> int:
         return int(str(text).strip())
     except (TypeError, ValueError):
         return default
-
-
-def _atoi(text: str) -> int:
-    """C atoi: leading blanks, a sign, then digits; anything else ends it (0 if none)."""
-    m = re.match(r"\s*([+-]?\d+)", text)
-    return int(m.group(1)) if m else 0
-
-
-def _true(text: str | None) -> bool:
-    from ..channel import is_true
-    return is_true(text)
 
 
 # ---- phrase macros (stock lang/en/vm/sounds.xml) ---------------------------------------------
@@ -314,7 +303,7 @@ def create_file(chan: Channel, p: dict[str, str], macro: str | None, path: str, 
             return take
         try:
             cc_key = ""
-            if _true(p["auto-playback-recordings"]):
+            if is_true(p["auto-playback-recordings"]):
                 cc_key = yield from play_recording(chan, p, take.recording)
             again = yield from _record_check(chan, p, take, cc_key, skip_check)
         except Hangup:
@@ -359,7 +348,7 @@ def _storage_dir(chan: Channel, p: dict[str, str], profile: str, domain: str, us
     if dom_dir:
         return f"{dom_dir}/{user_id}"
     if p["storage-dir"]:
-        if _true(p["storage-dir-shared"]):
+        if is_true(p["storage-dir-shared"]):
             return f"{p['storage-dir']}/{domain}/voicemail/{user_id}"
         return f"{p['storage-dir']}/{domain}/{user_id}"
     return f"{storage}/voicemail/{profile}/{domain}/{user_id}"
@@ -402,7 +391,7 @@ def _leave(chan: Channel, profile: str, p: dict[str, str], domain: str, mailbox:
         mailbox = user.id
         params = user.params
         if "vm-skip-instructions" in params:
-            skip_instructions = _true(params["vm-skip-instructions"])
+            skip_instructions = is_true(params["vm-skip-instructions"])
         read_id = params.get("vm-alternate-greet-id", "")
         ext = params.get("vm-message-ext") or ext
         operator_ext = operator_ext or params.get("vm-operator-extension", "")
@@ -415,7 +404,7 @@ def _leave(chan: Channel, profile: str, p: dict[str, str], domain: str, mailbox:
     number = chan.var("voicemail_greeting_number")
     if number is not None:
         # set at all: the greeting comes only from it (atoi, 1..VM_MAX_GREETINGS), else none
-        num = _atoi(number)
+        num = atoi(number)
         greet_path = f"{dir_path}/greeting_{num}.{p['file-extension']}" if 0 < num <= 9 else ""
     else:
         greet_path = chan.var("voicemail_greeting_path") or ""
@@ -450,9 +439,9 @@ def _leave(chan: Channel, profile: str, p: dict[str, str], domain: str, mailbox:
             else:
                 key = ""
                 continue
-        if user is not None and _atoi(user.params.get("vm-disk-quota", "")):
+        if user is not None and atoi(user.params.get("vm-disk-quota", "")):
             used = sum(m.message_len for m in state(sim).messages(f"{mailbox}@{domain}"))
-            if used >= _atoi(user.params["vm-disk-quota"]):
+            if used >= atoi(user.params["vm-disk-quota"]):
                 sim.trace.add(chan, "log", level="NOTICE", text=f"Voicemail disk quota is exceeded for {mailbox}")
                 yield from phrase(chan, "voicemail_disk_quota_exceeded")
                 return True
@@ -502,13 +491,13 @@ def deliver(chan: Channel, user: DirectoryUser, profile: str, domain: str, file_
     number = chan.var("effective_caller_id_number") or chan.profile.caller_id_number
     params = user.params
     email = ""
-    if _true(params.get("vm-email-all-messages")):
+    if is_true(params.get("vm-email-all-messages")):
         email = params.get("vm-mailto") or params.get("email-addr", "")
     msg = Message(uuid=chan.uuid, username=user.id, domain=domain, cid_name=name, cid_number=number,
                   file_path=file_path, message_len=take.message_len,
                   created_epoch=math.floor(sim.wall_time() + 1e-6), read_flags=read_flags, email=email,
                   recording=take.recording)
-    keep = _true(params.get("vm-keep-local-after-email", "true")) or not email
+    keep = is_true(params.get("vm-keep-local-after-email", "true")) or not email
     if keep:
         state(sim).boxes.setdefault(f"{user.id}@{domain}", []).append(msg)
     custom_event(sim, "vm::maintenance", {
