@@ -72,9 +72,7 @@ _job: tuple[Rig, Sequence[CallScript], int | None, bool] | None = None
 
 def _start_worker() -> None:
     assert _job is not None
-    rig = _job[0]
-    rig._stub = None   # the parent's sockets (if any) stay the parent's; see module docstring
-    rig._dead = None
+    _job[0].forget_servers()
 
 
 def _replay_index(index: int) -> Replayed:

@@ -198,6 +198,12 @@ class Rig:
             self._dead = DeadPort()
         return self._dead
 
+    def forget_servers(self) -> None:
+        """In a process forked from the rig's: the stand-ins' sockets stay the parent's; this
+        process starts its own when a script needs one."""
+        self._stub = None
+        self._dead = None
+
     def close(self) -> None:
         if self._stub is not None:
             self._stub.close()
