@@ -17,7 +17,7 @@ from playhouse import db_url
 
 from .models import ALL_MODELS, SchemaVersion, database_proxy
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Errors that mean "the database did not answer", as opposed to a bug in a lookup.
 DB_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError)
@@ -125,7 +125,17 @@ def _migration_3(db: peewee.Database) -> None:
         db.execute_sql("DROP INDEX phone_number")
 
 
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {1: _migration_1, 2: _migration_2, 3: _migration_3}
+def _migration_4(db: peewee.Database) -> None:
+    """Overdue bills indexed on their own (``bill_overdue``, see models.Bill): the arrears part of
+    a live lookup is then read from the index alone."""
+    from .models import Bill
+
+    if "bill_overdue" not in {i.name for i in db.get_indexes(Bill._meta.table_name)}:
+        db.execute_sql("CREATE INDEX bill_overdue ON bill (customer_id, due_date, amount_due) WHERE amount_due > 0")
+
+
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
+    1: _migration_1, 2: _migration_2, 3: _migration_3, 4: _migration_4}
 
 
 def schema_version(db: peewee.Database) -> int:

@@ -219,12 +219,12 @@ def query_rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 _CUSTOMER_BY_PHONE = (
     "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent FROM phone p "
-    "JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY c.id LIMIT 1")
+    "JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY p.customer_id LIMIT 1")
 _CUSTOMER_WITH_OVERDUE = (
     "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent, "
     "(SELECT SUM(b.amount_due) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?), "
     "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?) "
-    "FROM phone p JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY c.id LIMIT 1")
+    "FROM phone p JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY p.customer_id LIMIT 1")
 _CUSTOMER_ID_BY_PHONE = "SELECT customer_id FROM phone WHERE number = ? ORDER BY customer_id LIMIT 1"
 _OVERDUE = ("SELECT SUM(amount_due), MIN(due_date) FROM bill "
             "WHERE customer_id = ? AND amount_due > 0 AND due_date < ?")

@@ -179,6 +179,7 @@ def test_schema_upgrade_from_version_1_adds_what_records_and_the_cache_need(tmp_
         conn.execute("DROP TABLE cache_outbox")
         conn.execute("DROP INDEX phone_number_customer_id")
         conn.execute("CREATE INDEX phone_number ON phone (number)")
+        conn.execute("DROP INDEX bill_overdue")
         conn.execute("DELETE FROM schema_version WHERE version > 1")
     database = open_database(f"sqlite:///{path}")
     assert schema_version(database) == 1
@@ -187,6 +188,7 @@ def test_schema_upgrade_from_version_1_adds_what_records_and_the_cache_need(tmp_
     assert database.table_exists("cache_outbox")
     assert {"phone_number_customer_id"} <= {i.name for i in database.get_indexes("phone")} and \
         "phone_number" not in {i.name for i in database.get_indexes("phone")}
+    assert "bill_overdue" in {i.name for i in database.get_indexes("bill")}
     database.close()
 
 

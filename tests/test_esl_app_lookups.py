@@ -2,8 +2,10 @@
 
 import datetime as dt
 
+import peewee
 import pytest
 
+from esl_app import lookups
 from esl_app.db import SCHEMA_VERSION, init_schema, schema_version
 from esl_app.lookups import CallInfo, LookupRegistry, LookupRunner, format_amount, registry
 from esl_app.models import BlacklistHit, PinFailure, SurveyScore, utcnow
@@ -30,6 +32,30 @@ def test_schema_init_is_idempotent(database):
     assert schema_version(database) == SCHEMA_VERSION
     assert init_schema(database) == (SCHEMA_VERSION, SCHEMA_VERSION)
     assert database.table_exists("customer") and database.table_exists("call_record")
+
+
+def _plan(database, sql: str, params: tuple) -> str:
+    if isinstance(database, peewee.SqliteDatabase):
+        rows = database.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        return "\n".join(str(r[-1]) for r in rows)
+    with database.atomic():
+        database.execute_sql("SET LOCAL enable_seqscan = off")  # the test's tables are tiny
+        rows = database.execute_sql("EXPLAIN " + sql.replace("?", "%s"), params).fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+def test_the_every_call_lookup_reads_only_indexes_it_needs(database):
+    """customer+arrears is one query on every call: no sort step for its LIMIT 1, and the overdue
+    bills come from the partial index bill_overdue, never from the bill table itself."""
+    sql = lookups._CUSTOMER_WITH_OVERDUE
+    plan = _plan(database, sql, ("2026-11-23", "2026-11-23", "13812345678"))
+    assert "bill_overdue" in plan and "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+    if isinstance(database, peewee.SqliteDatabase):
+        assert "SEARCH b USING COVERING INDEX bill_overdue" in plan, plan
+    plan = _plan(database, lookups._OVERDUE, (1, "2026-11-23"))
+    assert "bill_overdue" in plan, plan
+    plan = _plan(database, lookups._CUSTOMER_BY_PHONE, ("13812345678",))
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
 
 def test_customer_found_in_every_cli_form(runner, database):
