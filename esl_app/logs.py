@@ -25,6 +25,21 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _UUID_FIELDS = frozenset({"uuid", "call_uuid"})
 
 
+def mask_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with every phone-like value masked (see :class:`PhoneMaskFilter`)."""
+    masked: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in PHONE_FIELDS:
+            masked[key] = value if value is None or value == "" else mask_phone(str(value))
+        elif isinstance(value, str):
+            masked[key] = value if key in _UUID_FIELDS and _UUID.fullmatch(value) else mask_phones_in(value)
+        elif value is None or isinstance(value, (int, float)):
+            masked[key] = value  # counts, ids, durations
+        else:  # an exception, a list...: written as its text, so its text is masked
+            masked[key] = mask_phones_in(str(value))
+    return masked
+
+
 class PhoneMaskFilter(logging.Filter):
     """Mask phone numbers in a record's message, arguments and structured fields."""
 
@@ -37,15 +52,7 @@ class PhoneMaskFilter(logging.Filter):
         record.args = None
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            masked: dict[str, Any] = {}
-            for key, value in fields.items():
-                if key in PHONE_FIELDS:
-                    masked[key] = value if value is None or value == "" else mask_phone(str(value))
-                elif isinstance(value, str):
-                    masked[key] = value if key in _UUID_FIELDS and _UUID.fullmatch(value) else mask_phones_in(value)
-                else:
-                    masked[key] = value
-            record.fields = masked
+            record.fields = mask_fields(fields)
         return True
 
 
@@ -58,25 +65,28 @@ class StructuredFormatter(logging.Formatter):
     _stamp: str = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+        error = None
+        if record.exc_info and record.exc_info[0] is not None:
+            exc = record.exc_info[1]
+            error = mask_phones_in(f"{type(exc).__name__}: {exc}")
+        return self.line(record.created, int(record.msecs), record.levelname.lower(), record.name,
+                         record.getMessage(), getattr(record, "fields", None), error)
+
+    def line(self, created: float, msecs: int, level: str, logger: str, msg: str, fields: Any,
+             error: str | None = None) -> str:
+        """One record as text, from its parts (so :func:`event` can skip building a LogRecord)."""
+        second = int(created)
         if second != self._second:  # one strftime per second, not per line
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        data: dict[str, Any] = {
-            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
+        data: dict[str, Any] = {"ts": f"{self._stamp}.{msecs:03d}Z", "level": level, "logger": logger, "msg": msg}
         if isinstance(fields, dict):
             if data.keys().isdisjoint(fields):
                 data.update(fields)
             else:
                 for key, value in fields.items():
                     data.setdefault(key, value)
-        if record.exc_info and record.exc_info[0] is not None:
-            exc = record.exc_info[1]
-            data["error"] = mask_phones_in(f"{type(exc).__name__}: {exc}")
+        if error is not None:
+            data["error"] = error
         if self.style_name == "json":
             return _JSON.encode(data)
         return " ".join(f"{k}={_kv(v)}" for k, v in data.items())
@@ -137,10 +147,14 @@ def setup_logging(level: str = "info", style: str = "json", stream: Any = None,
         handler: logging.Handler = BufferedStreamHandler(target)
     else:
         handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(PhoneMaskFilter())
-    handler.setFormatter(StructuredFormatter(style))
+    mask = PhoneMaskFilter()
+    formatter = StructuredFormatter(style)
+    handler.addFilter(mask)
+    handler.setFormatter(formatter)
     handler._hotline = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    global _direct
+    _direct = _DirectLine(handler, mask, formatter) if isinstance(handler, BufferedStreamHandler) else None
     root.setLevel(level.upper())
     # The records' source file, thread and process are never written: skip collecting them
     # (the logging HOWTO's "Optimization"; a call's info line costs a third less).
@@ -153,7 +167,64 @@ def setup_logging(level: str = "info", style: str = "json", stream: Any = None,
     return handler
 
 
+class _DirectLine:
+    """The buffered handler of :func:`setup_logging`, written to without a LogRecord.
+
+    A busy server logs a line per call; much of that line's cost was the logging package's own
+    machinery (building a LogRecord, walking loggers and handlers). While that handler is the only
+    one any record would reach, with only its masking filter, :func:`event` masks and formats the
+    line itself, exactly as the filter and formatter would; anything else configured (another
+    handler, a filter, a logger that does not propagate) sends records the usual way.
+    """
+
+    def __init__(self, handler: BufferedStreamHandler, mask: PhoneMaskFilter, formatter: StructuredFormatter):
+        self.handler = handler
+        self.handlers = [handler]
+        self.filters = [mask]
+        self.formatter = formatter
+        self.root = logging.getLogger()
+        self.levels: dict[int, str] = {}
+
+    def takes(self, logger: logging.Logger, level: int) -> bool:
+        handler, root = self.handler, self.root
+        if (level < handler.level or handler.filters != self.filters or handler.formatter is not self.formatter
+                or root.handlers != self.handlers or root.filters):
+            return False
+        node: logging.Logger | None = logger
+        while node is not root:
+            if node is None or node.handlers or node.filters or not node.propagate:
+                return False
+            node = node.parent
+        return True
+
+    def write(self, logger: logging.Logger, level: int, msg: str, fields: dict[str, Any]) -> None:
+        created = time.time()
+        name = self.levels.get(level)
+        if name is None:
+            name = self.levels[level] = logging.getLevelName(level).lower()
+        handler = self.handler
+        try:
+            line = self.formatter.line(created, int((created - int(created)) * 1000), name, logger.name,
+                                       mask_phones_in(msg), mask_fields(fields))
+            handler.acquire()
+            try:
+                handler.stream.write(line + handler.terminator)
+                if level >= logging.WARNING:
+                    handler.stream.flush()
+            finally:
+                handler.release()
+        except Exception:  # noqa: BLE001 - logging must never take a call down
+            logger.log(level, msg, extra={"fields": fields})
+
+
+_direct: _DirectLine | None = None
+
+
 def event(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
     """Log ``msg`` with structured fields (phone-like fields are masked by the filter)."""
     if logger.isEnabledFor(level):
-        logger.log(level, msg, extra={"fields": fields})
+        direct = _direct
+        if direct is not None and direct.takes(logger, level):
+            direct.write(logger, level, msg, fields)
+        else:
+            logger.log(level, msg, extra={"fields": fields})

@@ -110,3 +110,98 @@ def test_call_uuids_stay_readable_but_numbers_in_other_fields_do_not():
     assert record.fields["uuid"] == "b3a7c2d0-0000-4000-8000-000000000001"  # logs are joined on it
     assert "13812345678" not in record.fields["call_uuid"]
     assert record.fields["note"] != "b3a7c2d0-0000-4000-8000-000000000001"  # free text: masked as ever
+
+
+# --- the direct log path (esl_app.logs.event without a LogRecord) --------------------------------
+
+@pytest.fixture
+def serve_logging():
+    """setup_logging as `esl-app serve` does it, into a StringIO; the root logger restored after."""
+    import io
+    import logging
+
+    from esl_app import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logs._direct)
+    stream = io.StringIO()
+    handlers = {}
+
+    def setup(style: str):
+        for handler in list(root.handlers):  # pytest's capture handlers: as in serve, ours is the only one
+            root.removeHandler(handler)
+        handlers[style] = logs.setup_logging("debug", style, stream=stream, buffered=True)
+        return stream
+
+    yield setup
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+    logs._direct = saved[2]
+
+
+@pytest.mark.parametrize("style", ["json", "kv"])
+def test_the_direct_log_line_is_the_line_the_logging_package_writes(serve_logging, style):
+    import logging
+    import re
+
+    from esl_app import logs
+
+    stream = serve_logging(style)
+    log = logging.getLogger("esl_app.test_direct")
+    cases = [
+        dict(uuid="b3a7c2d0-0000-4000-8000-000000000001", caller="+8613812345678", flow="utility", node="identify",
+             lookups="customer,arrears", status="ok", failures="", ms=0.31),
+        dict(caller="", did=4006095598, note="cb 13900001111", count=3, flag=True, none=None, name="王芳",
+             quote='say "hi"\n\\', ratio=float("nan"), big=10**20, obj=ValueError("x 13812345678")),
+        dict(ts="a field named like the record's own", error="x", uuid="13812345678"),
+    ]
+    assert logs._direct is not None
+    for fields in cases:
+        for level in (logging.INFO, logging.WARNING):
+            assert logs._direct.takes(log, level)
+            stream.seek(0), stream.truncate()
+            logs.event(log, level, "lookups done for 13812345678", **fields)
+            direct = stream.getvalue()
+            stream.seek(0), stream.truncate()
+            saved, logs._direct = logs._direct, None
+            try:
+                logs.event(log, level, "lookups done for 13812345678", **fields)
+            finally:
+                logs._direct = saved
+            usual = stream.getvalue()
+            stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+            assert re.sub(stamp, "T", direct) == re.sub(stamp, "T", usual) and direct.count("\n") == 1
+            assert "13812345678" not in direct and "13900001111" not in direct and "4006095598" not in direct
+
+
+def test_any_other_handler_or_filter_gets_records_the_usual_way(serve_logging):
+    import logging
+
+    from esl_app import logs
+
+    serve_logging("json")
+    log = logging.getLogger("esl_app.test_direct.child")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    extra = Keep()
+    for attach in (logging.getLogger(), logging.getLogger("esl_app.test_direct"), log):
+        attach.addHandler(extra)
+        try:
+            assert not logs._direct.takes(log, logging.INFO)
+            logs.event(log, logging.INFO, "hello", caller="13812345678")
+        finally:
+            attach.removeHandler(extra)
+    assert len(seen) == 3 and all(r.fields == {"caller": "*******5678"} for r in seen)
+    log.propagate = False
+    try:
+        assert not logs._direct.takes(log, logging.INFO)
+    finally:
+        log.propagate = True
+    assert logs._direct.takes(log, logging.INFO)
