@@ -26,7 +26,7 @@ import re
 import select
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -49,9 +49,10 @@ log = logging.getLogger("esl_app.lookups")
 TRUE, FALSE = "true", "false"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CallInfo:
-    """What the switch told us about the call (the connect reply's channel data)."""
+    """What the switch told us about the call (the connect reply's channel data). Treated as
+    read-only; not a frozen dataclass because one is built per call and those cost more."""
 
     uuid: str
     caller: str  # as received
@@ -61,30 +62,29 @@ class CallInfo:
     flow: str
     node: str
     channel: Mapping[str, str]
+    requested: tuple[str, ...] = ()  # the lookups the flow asked for (hotline_lookup)
     # What one lookup read that another of the same call needs (see customer_lookup).
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_channel_data(cls, data: Mapping[str, str], default_area_code: str = "") -> CallInfo:
-        caller = data.get("Caller-Caller-ID-Number") or data.get("variable_caller_id_number") or ""
+        get = data.get
+        caller = get("Caller-Caller-ID-Number") or get("variable_caller_id_number") or ""
+        raw = get("variable_hotline_lookup") or ""
         return cls(
-            uuid=data.get("Unique-ID") or data.get("variable_uuid") or "",
+            uuid=get("Unique-ID") or get("variable_uuid") or "",
             caller=caller,
             caller_key=normalise_key(caller, default_area_code),
-            destination=data.get("Caller-Destination-Number", ""),
-            did=data.get("variable_hotline_did", ""),
-            flow=data.get("variable_hotline_flow", ""),
-            node=data.get("variable_hotline_node", ""),
+            destination=get("Caller-Destination-Number", ""),
+            did=get("variable_hotline_did", ""),
+            flow=get("variable_hotline_flow", ""),
+            node=get("variable_hotline_node", ""),
             channel=data,
+            requested=tuple([name for name in map(str.strip, raw.split(",")) if name]),
         )
 
     def var(self, name: str) -> str | None:
         return self.channel.get("variable_" + name)
-
-    @property
-    def requested(self) -> list[str]:
-        raw = self.var("hotline_lookup") or ""
-        return [n.strip() for n in raw.split(",") if n.strip()]
 
 
 @dataclass
@@ -192,6 +192,18 @@ def _clean(value: Any) -> str:
     return text.strip()
 
 
+def _clean_all(variables: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`_clean` on every value; one check of all of them first, as most need nothing but
+    the strip (a value cannot hide a line break or ``${`` from the joined text; a ``$`` and ``{``
+    meeting at the join only sends them all the long way)."""
+    values = list(variables.values())
+    if all([type(value) is str for value in values]):
+        joined = "\x00".join(values)
+        if "\n" not in joined and "\r" not in joined and "${" not in joined:
+            return {name: value.strip() for name, value in variables.items()}
+    return {name: _clean(value) for name, value in variables.items()}
+
+
 _SQL_CACHE: dict[tuple[str, str], str] = {}
 
 
@@ -267,14 +279,15 @@ def customer_lookup(ctx: LookupContext) -> dict[str, str]:
                 "cc_base_score": str(ctx.config.tier_scores.get("normal", 0))}
     customer_id, name, account, tier, language, agent = rows[0][:6]
     tier = tier if tier in ctx.config.tier_scores else "normal"
+    # name, account and agent come from an import: the runner makes them safe (_clean_all)
     return {
         "hotline_customer_known": TRUE,
         "hotline_customer_id": str(customer_id),
-        "hotline_customer_name": _clean(name),
+        "hotline_customer_name": name,
         "hotline_customer_tier": tier,
-        "hotline_account": _clean(account),
+        "hotline_account": account,
         "hotline_language": language if language in ("zh", "en") else "zh",
-        "hotline_designated_agent": _clean(agent),
+        "hotline_designated_agent": agent,
         "cc_base_score": str(ctx.config.tier_scores[tier]),
     }
 
@@ -567,9 +580,9 @@ class LookupRunner:
             return exc
         # Values are made safe once, here; everything downstream passes them on as they are.
         if isinstance(result, LookupResult):
-            result.variables = {k: _clean(v) for k, v in result.variables.items()}
+            result.variables = _clean_all(result.variables)
             return result
-        return LookupResult({k: _clean(v) for k, v in (result or {}).items()})
+        return LookupResult(_clean_all(result or {}))
 
     def _invoke_batch(self, batch: _Batch, items: list[tuple[int, LookupSpec]], call: CallInfo,
                       variables: dict[str, str]) -> None:
@@ -588,9 +601,13 @@ class LookupRunner:
             else:
                 variables.update(spec.defaults)
 
-    def run(self, names: list[str], call: CallInfo, deadline_ms: int | None = None) -> LookupOutcome:
-        outcome = LookupOutcome()
+    def run(self, names: Sequence[str], call: CallInfo, deadline_ms: int | None = None) -> LookupOutcome:
         deadline = (deadline_ms or self.config.lookup_deadline_ms) / 1000.0
+        if self.inline:
+            specs = [self.registry.get(name) for name in names]
+            if all([spec is not None and spec.inline for spec in specs]):
+                return self._run_on_loop(specs, call, deadline)  # type: ignore[arg-type]
+        outcome = LookupOutcome()
         items: list[tuple[int, LookupSpec]] = []
         results: dict[int, LookupResult | BaseException] = {}
         pending: list[tuple[int, LookupSpec]] = []
@@ -604,18 +621,6 @@ class LookupRunner:
             else:
                 pending.append((index, spec))
             items.append((index, spec))
-        if self.inline and all(spec.inline for _i, spec in pending):
-            known: dict[str, str] = {}
-            reads = _InlineReads(self._sqlite_rows if self.inline_database is not None else self._pg_rows)
-            token = _inline_reader.set(reads)
-            try:
-                for i, spec in pending:
-                    result: LookupResult | BaseException = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline, reads)
-                    results[i] = result
-                    known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
-            finally:
-                _inline_reader.reset(token)
-            pending = []
         while pending:
             batch = _Batch(deadline)
             known = dict(outcome.variables)
@@ -646,30 +651,54 @@ class LookupRunner:
             pending = [(i, spec) for i, spec in pending if i not in results]
         for index, spec in items:
             found = results.get(index)
-            result = TimeoutError("not run") if found is None else found
-            if isinstance(result, LookupResult):
-                outcome.variables.update(result.variables)
-                outcome.actions.extend(result.actions)
-                if result.writes:
-                    try:
-                        with gevent.Timeout(deadline):
-                            failed = self.pool.spawn(self._write, result.writes).get()
-                    except gevent.Timeout:
-                        failed = TimeoutError("write did not finish within the deadline")
-                    if failed is not None:
-                        event(log, logging.WARNING, "lookup write failed", lookup=spec.name, uuid=call.uuid,
-                              error=f"{type(failed).__name__}: {failed}")
-                continue
-            why = str(result) if isinstance(result, (LookupError, TimeoutError)) else f"{type(result).__name__}: {result}"
-            outcome.failures.append((spec.name, why))
-            outcome.variables.update(spec.defaults)
-            if isinstance(result, TimeoutError):
-                event(log, logging.ERROR, "lookup deadline exceeded", lookup=spec.name, uuid=call.uuid,
-                      caller=call.caller_key, deadline_ms=int(deadline * 1000))
-            elif not isinstance(result, LookupError):
-                event(log, logging.ERROR, "lookup failed", lookup=spec.name, uuid=call.uuid,
-                      caller=call.caller_key, error=why)
+            self._take(outcome, spec, TimeoutError("not run") if found is None else found, call, deadline)
         return outcome
+
+    def _run_on_loop(self, specs: list[LookupSpec], call: CallInfo, deadline: float) -> LookupOutcome:
+        """Every lookup of the call is inline (the usual case): run them here, one after another."""
+        outcome = LookupOutcome()
+        known: dict[str, str] = {}
+        reads = _InlineReads(self._sqlite_rows if self.inline_database is not None else self._pg_rows)
+        token = _inline_reader.set(reads)
+        results: list[LookupResult | BaseException] = []
+        try:
+            for spec in specs:
+                result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline, reads)
+                results.append(result)
+                known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
+        finally:
+            _inline_reader.reset(token)
+        for spec, result in zip(specs, results):
+            self._take(outcome, spec, result, call, deadline)
+        return outcome
+
+    def _take(self, outcome: LookupOutcome, spec: LookupSpec, result: LookupResult | BaseException,
+              call: CallInfo, deadline: float) -> None:
+        """Add one lookup's result to the call's outcome: its variables, apps and writes, or its
+        defaults and the failure (logged)."""
+        if isinstance(result, LookupResult):
+            outcome.variables.update(result.variables)
+            if result.actions:
+                outcome.actions.extend(result.actions)
+            if result.writes:
+                try:
+                    with gevent.Timeout(deadline):
+                        failed = self.pool.spawn(self._write, result.writes).get()
+                except gevent.Timeout:
+                    failed = TimeoutError("write did not finish within the deadline")
+                if failed is not None:
+                    event(log, logging.WARNING, "lookup write failed", lookup=spec.name, uuid=call.uuid,
+                          error=f"{type(failed).__name__}: {failed}")
+            return
+        why = str(result) if isinstance(result, (LookupError, TimeoutError)) else f"{type(result).__name__}: {result}"
+        outcome.failures.append((spec.name, why))
+        outcome.variables.update(spec.defaults)
+        if isinstance(result, TimeoutError):
+            event(log, logging.ERROR, "lookup deadline exceeded", lookup=spec.name, uuid=call.uuid,
+                  caller=call.caller_key, deadline_ms=int(deadline * 1000))
+        elif not isinstance(result, LookupError):
+            event(log, logging.ERROR, "lookup failed", lookup=spec.name, uuid=call.uuid,
+                  caller=call.caller_key, error=why)
 
 
 def _unknown(ctx: LookupContext) -> LookupResult:

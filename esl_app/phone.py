@@ -10,7 +10,7 @@ landlines area code without its ``0`` + local number). Extensions are kept apart
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Carrier "IP dialling" prefixes that some trunks leave in front of the real number.
 _CARRIER_PREFIXES = ("17951", "17911", "17909", "12593", "10193")
@@ -19,9 +19,11 @@ _SEPARATORS = re.compile(r"[\s\-().\u3000/]+")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
-@dataclass(frozen=True)
-class PhoneNumber:
-    """A normalised number: ``key`` is what the database stores and matches on."""
+class PhoneNumber(NamedTuple):
+    """A normalised number: ``key`` is what the database stores and matches on.
+
+    A named tuple rather than a frozen dataclass: every live lookup makes one, and a frozen
+    dataclass costs several times as much to build."""
 
     key: str
     kind: str  # mobile | landline | local | short | other

@@ -80,7 +80,11 @@ class ChannelData(Mapping[str, str]):
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self._raw.get(key)
-        return default if value is None else self._decoded(key, value)
+        if value is None:
+            return default
+        if "%" in value:  # _decoded, inline: a call's lookups read a handful of values this way
+            value = self._raw[key] = unquote(value)
+        return value
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw
