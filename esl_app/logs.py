@@ -204,8 +204,11 @@ class _DirectLine:
             name = self.levels[level] = logging.getLevelName(level).lower()
         handler = self.handler
         try:
-            line = self.formatter.line(created, int((created - int(created)) * 1000), name, logger.name,
-                                       mask_phones_in(msg), mask_fields(fields))
+            msecs = int((created - int(created)) * 1000)
+            line = self.json_line(created, msecs, name, logger.name, msg, fields) \
+                if self.formatter.style_name == "json" else None
+            if line is None:
+                line = self.formatter.line(created, msecs, name, logger.name, mask_phones_in(msg), mask_fields(fields))
             handler.acquire()
             try:
                 handler.stream.write(line + handler.terminator)
@@ -217,6 +220,45 @@ class _DirectLine:
             logger.log(level, msg, extra={"fields": fields})
 
 
+    def json_line(self, created: float, msecs: int, level: str, logger: str, msg: str,
+                  fields: dict[str, Any]) -> str | None:
+        """The formatter's JSON line with the fields masked as :func:`mask_fields` does, in one
+        pass; None for anything but text, numbers, booleans and None, or a field named like the
+        record's own keys (the formatter's general way handles those)."""
+        if not _RECORD_KEYS.isdisjoint(fields):
+            return None
+        formatter = self.formatter
+        second = int(created)
+        if second != formatter._second:
+            formatter._second, formatter._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        head = (f'{{"ts": "{formatter._stamp}.{msecs:03d}Z", "level": {_quote(level)}, "logger": {_quote(logger)}, '
+                f'"msg": {_quote(mask_phones_in(msg))}')
+        parts = [head]
+        for key, value in fields.items():
+            kind = type(value)
+            if key in PHONE_FIELDS:
+                if value is None:
+                    parts.append(f", {_quote(key)}: null")
+                    continue
+                parts.append(f", {_quote(key)}: {_quote(mask_phone(str(value)) if value != '' else value)}")
+            elif kind is str:
+                if not (key in _UUID_FIELDS and _UUID.fullmatch(value)):
+                    value = mask_phones_in(value)
+                parts.append(f", {_quote(key)}: {_quote(value)}")
+            elif kind is int or (kind is float and value - value == 0):  # finite floats only
+                parts.append(f", {_quote(key)}: {value!r}")
+            elif value is None:
+                parts.append(f", {_quote(key)}: null")
+            elif kind is bool:
+                parts.append(f", {_quote(key)}: {'true' if value else 'false'}")
+            else:
+                return None
+        parts.append("}")
+        return "".join(parts)
+
+
+_RECORD_KEYS = frozenset({"ts", "level", "logger", "msg"})
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a JSON string (C), as ensure_ascii=False writes it
 _direct: _DirectLine | None = None
 
 

@@ -196,11 +196,12 @@ def _clean_all(variables: Mapping[str, Any]) -> dict[str, str]:
     """:func:`_clean` on every value; one check of all of them first, as most need nothing but
     the strip (a value cannot hide a line break or ``${`` from the joined text; a ``$`` and ``{``
     meeting at the join only sends them all the long way)."""
-    values = list(variables.values())
-    if all([type(value) is str for value in values]):
-        joined = "\x00".join(values)
-        if "\n" not in joined and "\r" not in joined and "${" not in joined:
-            return {name: value.strip() for name, value in variables.items()}
+    try:
+        joined = "\x00".join(variables.values())
+    except TypeError:  # not all text
+        joined = "\n"
+    if "\n" not in joined and "\r" not in joined and "${" not in joined:
+        return {name: value.strip() for name, value in variables.items()}
     return {name: _clean(value) for name, value in variables.items()}
 
 
@@ -605,7 +606,7 @@ class LookupRunner:
         deadline = (deadline_ms or self.config.lookup_deadline_ms) / 1000.0
         if self.inline:
             specs = [self.registry.get(name) for name in names]
-            if all([spec is not None and spec.inline for spec in specs]):
+            if all(spec is not None and spec.inline for spec in specs):
                 return self._run_on_loop(specs, call, deadline)  # type: ignore[arg-type]
         outcome = LookupOutcome()
         items: list[tuple[int, LookupSpec]] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -22,7 +23,6 @@ from peewee import (
     IntegerField,
     Model,
     SmallIntegerField,
-    SQL,
     TextField,
 )
 

@@ -388,7 +388,6 @@ _MULTISET_DELIMITERS = "|~;`"
 # uuid_setvar_multi splits at ';' with switch_separate_string, which also honours quotes and
 # backslash escapes and strips spaces at both ends; such values go by `set` instead.
 _SETVAR_MULTI_UNSAFE = re.compile(r"[;'\"\\\x00-\x1f\x7f]|^ | $")
-_SETVAR_MULTI_UNSAFE_CHAR = re.compile(r"[;'\"\\\x00-\x1f\x7f]")
 _SETVAR_MULTI_MAX = 60  # the api's argv holds 64 items
 
 
@@ -398,19 +397,20 @@ def setvar_commands(uuid: str, pairs: list[tuple[str, str]]) -> tuple[list[tuple
     status - is still set last). An api command runs at once on the Event Socket thread: no app
     is queued on the channel, no event is produced, and its reply comes in the same round trip
     as ``exit``."""
+    # The usual case first, checked on the command's own text: no separator beyond the joins, no
+    # quote or backslash, nothing unprintable (control characters among it), no space at either end
+    # of a value (it would follow a "=", precede a ";" or end the text). Anything odd - in a name
+    # too - takes the exact way below.
+    if len(pairs) <= _SETVAR_MULTI_MAX:
+        text = ";".join(map("=".join, pairs))
+        if (text.count(";") == len(pairs) - 1 and text.isprintable() and '"' not in text and "'" not in text
+                and "\\" not in text and "= " not in text and " ;" not in text and text[-1:] != " "):
+            return [], [f"api uuid_setvar_multi {uuid} {text}"]
+    unsafe = _SETVAR_MULTI_UNSAFE.search
     odd: list[tuple[str, str]] = []
     plain: list[tuple[str, str]] = []
-    # One check for all values first (the usual outcome: none is unsafe). A value that starts or
-    # ends with a space shows as "| " / " |" or at either end; a "|" inside a value can only send
-    # the pairs to the exact check below, never let an unsafe one through.
-    joined = "|".join([value for _name, value in pairs])
-    if (_SETVAR_MULTI_UNSAFE_CHAR.search(joined) is None and "| " not in joined and " |" not in joined
-            and joined[:1] != " " and joined[-1:] != " "):
-        plain = pairs
-    else:
-        unsafe = _SETVAR_MULTI_UNSAFE.search
-        for pair in pairs:
-            (odd if unsafe(pair[1]) else plain).append(pair)
+    for pair in pairs:
+        (odd if unsafe(pair[1]) else plain).append(pair)
     commands = [f"api uuid_setvar_multi {uuid} " + ";".join([f"{n}={v}" for n, v in plain[i:i + _SETVAR_MULTI_MAX]])
                 for i in range(0, len(plain), _SETVAR_MULTI_MAX)]
     return [("set", f"{name}={value}") for name, value in odd], commands

@@ -152,11 +152,14 @@ def test_the_direct_log_line_is_the_line_the_logging_package_writes(serve_loggin
     stream = serve_logging(style)
     log = logging.getLogger("esl_app.test_direct")
     cases = [
-        dict(uuid="b3a7c2d0-0000-4000-8000-000000000001", caller="+8613812345678", flow="utility", node="identify",
+        dict(uuid="b3a7c2d0-0000-4000-8000-000000000001", caller="+8613812345678", flow="utility", node="identify",  # noqa: C408 - the fields as event() takes them
              lookups="customer,arrears", status="ok", failures="", ms=0.31),
-        dict(caller="", did=4006095598, note="cb 13900001111", count=3, flag=True, none=None, name="王芳",
+        dict(caller="", did=4006095598, note="cb 13900001111", count=3, flag=True, none=None, name="王芳",  # noqa: C408 - the fields as event() takes them
              quote='say "hi"\n\\', ratio=float("nan"), big=10**20, obj=ValueError("x 13812345678")),
-        dict(ts="a field named like the record's own", error="x", uuid="13812345678"),
+        dict(caller=None, did=4006095598, callee="", note="cb 13900001111", count=3, flag=True, off=False, none=None,  # noqa: C408 - the fields as event() takes them
+             name="王芳", quote='say "hi"\n\\\x01', ratio=0.5, big=10**20, tiny=-1.5e-300, uuid="13812345678",
+             error="OperationalError: 13812345678"),
+        dict(ts="a field named like the record's own", error="x", uuid="13812345678"),  # noqa: C408 - the fields as event() takes them
     ]
     assert logs._direct is not None
     for fields in cases:

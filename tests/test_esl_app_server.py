@@ -347,3 +347,30 @@ def test_setvar_commands_split_safe_and_odd_values():
     assert commands == ["api uuid_setvar_multi u1 a=1;d=欧阳 娜娜;s=ok"]
     _, many = setvar_commands("u1", [(f"v{i}", str(i)) for i in range(130)])
     assert len(many) == 3 and many[-1].endswith("v129=129")
+
+
+def test_setvar_commands_quick_check_never_lets_an_odd_value_through():
+    """The usual case is checked on the joined command text; it must decide exactly as checking
+    every value on its own would (random values built from the characters that matter)."""
+    import random
+    import re
+
+    from esl_app.server import _SETVAR_MULTI_MAX, setvar_commands
+
+    unsafe = re.compile(r"[;'\"\\\x00-\x1f\x7f]|^ | $")
+
+    def exact(uuid, pairs):
+        odd = [p for p in pairs if unsafe.search(p[1])]
+        plain = [p for p in pairs if not unsafe.search(p[1])]
+        commands = [f"api uuid_setvar_multi {uuid} " + ";".join(f"{n}={v}" for n, v in plain[i:i + _SETVAR_MULTI_MAX])
+                    for i in range(0, len(plain), _SETVAR_MULTI_MAX)]
+        return [("set", f"{n}={v}") for n, v in odd], commands
+
+    rng = random.Random(4)
+    alphabet = ["a", "1", " ", ";", "=", "'", '"', "\\", "\n", "\t", "\x7f", "\xa0", "王", "|", "$", "{"]
+    for _ in range(5000):
+        pairs = [(f"v{i}", "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))))
+                 for i in range(rng.randint(0, 5))]
+        pairs.append(("hotline_lookup_status", "ok"))
+        assert setvar_commands("u", pairs) == exact("u", pairs), pairs
+    assert setvar_commands("u", []) == ([], [])
