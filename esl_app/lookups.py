@@ -243,6 +243,23 @@ _OVERDUE = ("SELECT SUM(amount_due), MIN(due_date) FROM bill "
             "WHERE customer_id = ? AND amount_due > 0 AND due_date < ?")
 
 
+_today: tuple[float, dt.date, str] = (0.0, dt.date.min, "")
+
+
+def today() -> tuple[dt.date, str]:
+    """Today's date and its ISO text. Read from the clock at most once a minute and again at
+    midnight, not on every call (two lookups per call each asked for it)."""
+    global _today
+    until, date, text = _today
+    now = time.time()
+    if now >= until:
+        date = dt.date.today()
+        midnight = dt.datetime.combine(date + dt.timedelta(days=1), dt.time()).timestamp()
+        text = date.isoformat()
+        _today = (min(midnight, now + 60.0), date, text)
+    return date, text
+
+
 def find_customer_id(ctx: LookupContext) -> int | None:
     """The caller's customer id: the one an earlier lookup set, else found by caller ID."""
     known_id = ctx.get("hotline_customer_id")
@@ -268,10 +285,10 @@ def customer_lookup(ctx: LookupContext) -> dict[str, str]:
     rows: list[tuple[Any, ...]] = []
     if ctx.call.caller_key:
         if "arrears" in ctx.call.requested:
-            today = dt.date.today().isoformat()
-            rows = query_rows(_CUSTOMER_WITH_OVERDUE, (today, today, ctx.call.caller_key))
+            day = today()[1]
+            rows = query_rows(_CUSTOMER_WITH_OVERDUE, (day, day, ctx.call.caller_key))
             if rows:
-                ctx.call.memo["overdue"] = (rows[0][0], today, rows[0][6], rows[0][7])
+                ctx.call.memo["overdue"] = (rows[0][0], day, rows[0][6], rows[0][7])
         else:
             rows = query_rows(_CUSTOMER_BY_PHONE, (ctx.call.caller_key,))
     if not rows:
@@ -313,18 +330,18 @@ def arrears_lookup(ctx: LookupContext) -> dict[str, str]:
     none = {"hotline_arrears": FALSE, "hotline_arrears_amount": "0", "hotline_arrears_days": "0"}
     if customer_id is None:
         return none
-    today = dt.date.today()
+    date, day = today()
     memo = ctx.call.memo.get("overdue")
-    if memo is not None and memo[0] == customer_id and memo[1] == today.isoformat():
+    if memo is not None and memo[0] == customer_id and memo[1] == day:
         owed, oldest = memo[2], memo[3]
     else:
-        rows = query_rows(_OVERDUE, (customer_id, today.isoformat()))
+        rows = query_rows(_OVERDUE, (customer_id, day))
         owed, oldest = rows[0] if rows else (None, None)
     amount = format_amount(owed)
     if amount == "0":
         return none
     oldest_date = _as_date(oldest)
-    days = (today - oldest_date).days if oldest_date else 0
+    days = (date - oldest_date).days if oldest_date else 0
     return {"hotline_arrears": TRUE, "hotline_arrears_amount": amount, "hotline_arrears_days": str(days)}
 
 
@@ -499,11 +516,11 @@ class LookupRunner:
         """An inline SQLite read, stopped by SQLite itself once ``give_up_at`` has passed. The
         progress handler stays on the connection and reads the deadline from ``_give_up_at``
         (no greenlet runs in between: SQLite reads never yield), so a read sets up nothing."""
-        assert self.inline_database is not None
-        connection = self.inline_database.connection()
-        if connection is not self._guarded:
+        connection = self._guarded
+        if connection is None:  # the first read: open the connection and give it the handler
+            assert self.inline_database is not None
+            connection = self._guarded = self.inline_database.connection()
             connection.set_progress_handler(self._past_deadline, 5000)
-            self._guarded = connection
         self._give_up_at = give_up_at
         return connection.execute(sql, params).fetchall()
 
@@ -515,21 +532,6 @@ class LookupRunner:
         assert self.pg_reader is not None
         with gevent.Timeout(max(0.0, give_up_at - time.monotonic())):
             return self.pg_reader.rows(sql, params)
-
-    def _run_inline(self, spec: LookupSpec, ctx: LookupContext, deadline: float,
-                    reads: _InlineReads) -> LookupResult | BaseException:
-        """A read-only lookup on the event loop, its reads (``reads``, where query_rows sends them
-        during the call) bounded by the lookup's deadline: SQLite stops the query itself,
-        PostgreSQL's wait is cut by gevent.Timeout. The deadline is only armed around a read, the
-        one place an inline lookup can wait: arrears after customer reads nothing, arms nothing."""
-        reads.give_up_at = time.monotonic() + deadline
-        try:
-            result = self._invoke(spec, ctx)
-        except gevent.Timeout:
-            result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
-        if isinstance(result, (sqlite3.OperationalError, peewee.OperationalError)) and "interrupted" in str(result):
-            return TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
-        return result
 
     def _drop_stale_connection(self) -> None:
         """In a worker thread: forget this thread's PostgreSQL connection if the server closed it.
@@ -656,7 +658,11 @@ class LookupRunner:
         return outcome
 
     def _run_on_loop(self, specs: list[LookupSpec], call: CallInfo, deadline: float) -> LookupOutcome:
-        """Every lookup of the call is inline (the usual case): run them here, one after another."""
+        """Every lookup of the call is inline (the usual case): run them here, one after another.
+
+        Each lookup's reads (``reads``, where query_rows sends them meanwhile) are bounded by its
+        deadline: SQLite stops the query itself, PostgreSQL's wait is cut by gevent.Timeout. The
+        deadline is only armed around a read, the one place an inline lookup can wait."""
         outcome = LookupOutcome()
         known: dict[str, str] = {}
         reads = _InlineReads(self._sqlite_rows if self.inline_database is not None else self._pg_rows)
@@ -664,9 +670,19 @@ class LookupRunner:
         results: list[LookupResult | BaseException] = []
         try:
             for spec in specs:
-                result = self._run_inline(spec, LookupContext(call, self.config, dict(known)), deadline, reads)
+                reads.give_up_at = time.monotonic() + deadline
+                try:
+                    result = self._invoke(spec, LookupContext(call, self.config, dict(known)))
+                except gevent.Timeout:
+                    result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
+                if isinstance(result, LookupResult):
+                    known.update(result.variables)
+                else:
+                    if isinstance(result, (sqlite3.OperationalError, peewee.OperationalError)) \
+                            and "interrupted" in str(result):
+                        result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
+                    known.update(spec.defaults)
                 results.append(result)
-                known.update(result.variables if isinstance(result, LookupResult) else spec.defaults)
         finally:
             _inline_reader.reset(token)
         for spec, result in zip(specs, results):
