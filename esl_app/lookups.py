@@ -193,15 +193,21 @@ def _clean(value: Any) -> str:
 
 
 def _clean_all(variables: Mapping[str, Any]) -> dict[str, str]:
-    """:func:`_clean` on every value; one check of all of them first, as most need nothing but
-    the strip (a value cannot hide a line break or ``${`` from the joined text; a ``$`` and ``{``
-    meeting at the join only sends them all the long way)."""
+    """:func:`_clean` on every value, with one check of all of them first: most need nothing.
+
+    Joined by "|", the values are all printable (so no line break, and no whitespace but the plain
+    space) and no value starts or ends with a space exactly when no space touches a "|" or either
+    end; a "|" inside a value, or a "$" and "{" meeting at one, only sends them the long way."""
     try:
-        joined = "\x00".join(variables.values())
+        joined = "|".join(variables.values())
     except TypeError:  # not all text
-        joined = "\n"
-    if "\n" not in joined and "\r" not in joined and "${" not in joined:
-        return {name: value.strip() for name, value in variables.items()}
+        return {name: _clean(value) for name, value in variables.items()}
+    if "${" not in joined:
+        if (joined.isprintable() and "| " not in joined and " |" not in joined
+                and joined[:1] != " " and joined[-1:] != " "):
+            return dict(variables)
+        if "\n" not in joined and "\r" not in joined:
+            return {name: value.strip() for name, value in variables.items()}
     return {name: _clean(value) for name, value in variables.items()}
 
 

@@ -172,11 +172,19 @@ class HotlineSession(OutboundSession):
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return
-        if ctype == "command/reply" or ctype == "api/response":
+        if ctype == "api/response":  # the reply to uuid_setvar_multi: two plain headers and "+OK"
+            pair = msg.headers
+            ev = _event(dict(pair) if len(pair) == 2 and "%" not in pair[0][1] and "%" not in pair[1][1]
+                        else _header_dict(pair))
+            ev.data = msg.body.decode("utf-8", "replace")
+            if self._commands_sent:
+                self._commands_sent.pop(0).set(ev)
+            return
+        if ctype == "command/reply":
             # the connect reply carries the channel's data (a hundred headers): decoded when read
             headers = ChannelData(msg.headers) if len(msg.headers) > 8 else _header_dict(msg.headers)
             ev = _event(headers)  # type: ignore[arg-type]
-            ev.data = ev.headers.get("Reply-Text", "") if ctype == "command/reply" else msg.text
+            ev.data = ev.headers.get("Reply-Text", "")
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return

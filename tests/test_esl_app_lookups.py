@@ -279,3 +279,19 @@ def test_a_runaway_read_is_cut_at_its_deadline(config, database, db_url):
     assert outcome.variables["hotline_runaway"] == "false"
     assert outcome.variables["hotline_customer_known"] == "true"
     assert elapsed < 0.6
+
+
+def test_cleaning_all_values_at_once_is_cleaning_each():
+    """_clean_all decides on the joined values; it must give what _clean gives value by value
+    (random values from the characters that matter: spaces of every kind, breaks, ${, the joiner)."""
+    import random
+
+    rng = random.Random(1)
+    alphabet = ["a", " ", "\t", "\x1c", "\xa0", "\u3000", "\n", "\r", "$", "{", "|", "\x00", "王"]
+    for _ in range(20000):
+        values: dict = {}
+        for i in range(rng.randint(0, 4)):
+            r = rng.random()
+            values[f"k{i}"] = None if r < 0.05 else 5 if r < 0.1 else \
+                "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
+        assert lookups._clean_all(values) == {k: lookups._clean(v) for k, v in values.items()}, values
