@@ -9,13 +9,23 @@ server gone) is closed, never reused, so the next call starts clean.
 The lookups' SQL is fixed, so each connection prepares it once (``PREPARE``) and then only
 ``EXECUTE``s it: PostgreSQL skips parsing and planning on every call, which was a good part of
 its CPU per lookup on a machine whose two cores it shares with esl_app and the switch.
+
+The every-call read also runs in batches (:class:`BatchForm`): while one round trip for it is
+out, the calls that reach the same read queue up, and the next round trip answers all of them
+with one statement over an array of keys. Nothing waits to fill a batch; under load, batches
+form by themselves (three to four callers per round trip at 2,000 calls/s on two cores), which
+saves PostgreSQL's fixed cost per statement and esl_app's send, wait and receive per caller.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import gevent
+import gevent.event
 import psycopg2
 import psycopg2.extensions
 from gevent.lock import BoundedSemaphore
@@ -35,18 +45,41 @@ def _wait(conn: Any) -> None:
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
 
 
+@dataclass(frozen=True)
+class BatchForm:
+    """How a fixed read (its SQL is the key of ``batches``) runs for many callers at once.
+
+    ``sql`` takes the same parameters except the ``key``-th, which it takes as an array of all the
+    callers' values; the first column of each row says which key the row belongs to. A caller gets
+    its rows without that column, in the order ``sql`` returns them, as if it had run the read
+    alone. Callers are batched only with callers whose other parameters are equal."""
+
+    sql: str
+    key: int
+
+
 class CooperativeReader:
     """A small pool of asynchronous connections for read-only lookups."""
 
-    def __init__(self, database: str, connect_params: dict[str, Any], size: int = 16):
+    def __init__(self, database: str, connect_params: dict[str, Any], size: int = 16,
+                 batches: Mapping[str, BatchForm] | None = None, batch_timeout: float = 5.0):
         self.database = database
         self.params = {k: v for k, v in connect_params.items() if v is not None}
+        # Plan each prepared read once. PostgreSQL otherwise keeps planning a batch anew on every
+        # run (its plan for "= ANY(array)" looks better with the array's length known), which cost
+        # more than the read itself: 290 instead of 690 us for a batch of four here.
+        self.params["options"] = f"{self.params.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
         self.size = size
         self._idle: list[Any] = []
         # At most `size` connections at once; a greenlet beyond that waits (inside its deadline).
         self._slots = BoundedSemaphore(size)
         self._statements: dict[str, tuple[str, str, str]] = {}
         self._prepared: dict[Any, set[str]] = {}  # connection -> the statements it has prepared
+        self.batches = dict(batches or {})
+        self.batch_timeout = batch_timeout  # a round trip that takes longer fails its batch
+        # (sql, the other parameters) -> the callers waiting for the next round trip, while one runs
+        self._queues: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, gevent.event.AsyncResult]]] = {}
+        self.round_trips = 0  # reads sent (a batch is one)
 
     def _statement(self, sql: str) -> tuple[str, str, str]:
         """``sql`` (``?`` placeholders) as a statement name, its ``PREPARE`` and its ``EXECUTE``."""
@@ -69,9 +102,49 @@ class CooperativeReader:
         return conn
 
     def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Run ``sql`` (fixed text, ``?`` placeholders) with ``params``; all rows."""
+        """Run ``sql`` (fixed text, ``?`` placeholders) with ``params``; all rows. The caller bounds
+        the wait (gevent.Timeout); a batched read goes on for the other callers without it."""
+        form = self.batches.get(sql)
+        if form is not None:
+            return self._batched(sql, form, params)
         with self._slots:
             return self._rows(sql, params)
+
+    def _batched(self, sql: str, form: BatchForm, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        group = (sql, params[:form.key] + params[form.key + 1:])
+        result = gevent.event.AsyncResult()
+        queue = self._queues.get(group)
+        if queue is None:  # no round trip out for this read: start one (it takes whoever queues meanwhile)
+            self._queues[group] = [(params[form.key], result)]
+            gevent.spawn(self._drain, form, group)
+        else:
+            queue.append((params[form.key], result))
+        rows: list[tuple[Any, ...]] = result.get()
+        return rows
+
+    def _drain(self, form: BatchForm, group: tuple[str, tuple[Any, ...]]) -> None:
+        """Answer the queued callers, one round trip per batch, until nobody waits."""
+        others = group[1]
+        while True:
+            callers = self._queues[group]
+            if not callers:
+                del self._queues[group]
+                return
+            self._queues[group] = []
+            keys = list(dict.fromkeys([key for key, _result in callers]))
+            try:
+                with self._slots, gevent.Timeout(self.batch_timeout):
+                    rows = self._rows(form.sql, others[:form.key] + (keys,) + others[form.key:])
+            except BaseException as exc:  # noqa: BLE001 - every caller of the batch gets it
+                failure = exc if isinstance(exc, Exception) else TimeoutError("batched read took too long")
+                for _key, result in callers:
+                    result.set_exception(failure)
+                continue
+            found: dict[Any, list[tuple[Any, ...]]] = {}
+            for row in rows:
+                found.setdefault(row[0], []).append(row[1:])
+            for key, result in callers:
+                result.set(found.get(key, []))
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         name, prepare, run = self._statement(sql)
@@ -84,6 +157,7 @@ class CooperativeReader:
                 _wait(conn)
                 prepared.add(name)
             cursor.execute(run, params)
+            self.round_trips += 1
             _wait(conn)
             rows = cursor.fetchall()
             cursor.close()

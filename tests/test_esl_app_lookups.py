@@ -295,3 +295,86 @@ def test_cleaning_all_values_at_once_is_cleaning_each():
             values[f"k{i}"] = None if r < 0.05 else 5 if r < 0.1 else \
                 "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
         assert lookups._clean_all(values) == {k: lookups._clean(v) for k, v in values.items()}, values
+
+
+# --- PostgreSQL: the every-call read in batches ------------------------------------------------
+
+def _concurrent_lookups(runner, clis: list[str]) -> list:
+    import gevent
+
+    jobs = [gevent.spawn(runner.run, ["customer", "arrears"], call(cli, "customer,arrears")) for cli in clis]
+    gevent.joinall(jobs, raise_error=True)
+    return [job.value for job in jobs]
+
+
+def test_postgres_answers_concurrent_callers_in_shared_round_trips(runner, database, db_url):
+    if not db_url.startswith("postgres"):
+        pytest.skip("batching is how esl_app reads PostgreSQL; SQLite reads run inline one by one")
+    wang = add_customer("王芳", "950001", ["13812345678"], tier="gold")
+    add_bill(wang, "128.50", 12)
+    add_customer("李四", "950002", ["13912345678", "075523456789"])
+    add_customer("共用", "950003", ["075523456789"])  # a shared line: the lowest customer id wins
+    clis = ["13812345678", "13912345678", "075523456789", "13700000000", "13812345678"] * 6
+    alone = [runner.run(["customer", "arrears"], call(cli, "customer,arrears")).variables for cli in clis]
+    before = runner.pg_reader.round_trips
+    together = _concurrent_lookups(runner, clis)
+    assert [outcome.variables for outcome in together] == alone
+    assert all(outcome.status == "ok" for outcome in together)
+    assert together[0].variables["hotline_arrears_amount"] == "128.50"
+    assert together[2].variables["hotline_customer_name"] == "李四"
+    assert runner.pg_reader.round_trips - before < len(clis) / 2  # 30 callers, a handful of batches
+
+
+def test_a_failed_batch_fails_its_callers_and_the_next_one_runs(runner, database, db_url, monkeypatch):
+    if not db_url.startswith("postgres"):
+        pytest.skip("PostgreSQL only")
+    add_customer("王芳", "950001", ["13812345678"])
+    reader = runner.pg_reader
+    real = reader._rows
+    calls = []
+
+    def broken_once(sql, params):
+        calls.append(params)
+        if len(calls) == 1:
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
+        return real(sql, params)
+
+    import psycopg2
+    monkeypatch.setattr(reader, "_rows", broken_once)
+    first = _concurrent_lookups(runner, ["13812345678"] * 5)
+    assert {o.status for o in first[:1]} == {"failed"} and "server closed" in first[0].failures[0][1]
+    again = _concurrent_lookups(runner, ["13812345678"] * 3)
+    assert all(o.status == "ok" and o.variables["hotline_customer_name"] == "王芳" for o in again)
+
+
+def test_a_caller_keeps_its_deadline_while_its_batch_hangs(config, database, db_url, monkeypatch):
+    if not db_url.startswith("postgres"):
+        pytest.skip("PostgreSQL only")
+    import time
+
+    import gevent
+
+    add_customer("王芳", "950001", ["13812345678"])
+    config.lookup_deadline_ms = 200
+    runner = LookupRunner(config, database)
+    try:
+        reader = runner.pg_reader
+        real = reader._rows
+        hang = [True]
+
+        def slow(sql, params):
+            if hang[0]:
+                hang[0] = False
+                gevent.sleep(0.6)  # longer than the deadline: the batch gives up at batch_timeout
+            return real(sql, params)
+
+        monkeypatch.setattr(reader, "_rows", slow)
+        started = time.monotonic()
+        stuck = runner.run(["customer", "arrears"], call("13812345678", "customer,arrears"))
+        assert stuck.status == "failed" and "deadline" in stuck.failures[0][1]
+        assert time.monotonic() - started < 0.45
+        gevent.sleep(0.5)
+        fine = runner.run(["customer", "arrears"], call("13812345678", "customer,arrears"))
+        assert fine.status == "ok" and fine.variables["hotline_customer_known"] == "true"
+    finally:
+        runner.close()
