@@ -285,6 +285,8 @@ def find_customer_id(ctx: LookupContext) -> int | None:
     known_id = ctx.get("hotline_customer_id")
     if known_id and known_id.isdigit():
         return int(known_id)
+    if "customer" in ctx.call.memo:  # the customer lookup of this call found nobody by this number
+        return None
     if not ctx.call.caller_key:
         return None
     rows = query_rows(_CUSTOMER_ID_BY_PHONE, (ctx.call.caller_key,))
@@ -311,6 +313,7 @@ def customer_lookup(ctx: LookupContext) -> dict[str, str]:
                 ctx.call.memo["overdue"] = (rows[0][0], day, rows[0][6], rows[0][7])
         else:
             rows = query_rows(_CUSTOMER_BY_PHONE, (ctx.call.caller_key,))
+        ctx.call.memo["customer"] = rows[0][0] if rows else None
     if not rows:
         return {"hotline_customer_known": FALSE, "hotline_customer_id": "", "hotline_customer_name": "",
                 "hotline_customer_tier": "normal", "hotline_account": "", "hotline_designated_agent": "",

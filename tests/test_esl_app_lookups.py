@@ -73,6 +73,20 @@ def test_customer_found_in_every_cli_form(runner, database):
         assert v["hotline_account"] == "950001"
 
 
+def test_an_unknown_caller_costs_one_read(runner, database, monkeypatch):
+    """customer+arrears for a number nobody has: the arrears lookup does not ask again."""
+    add_customer("王芳", "950001", ["13812345678"])
+    reads = []
+    real = lookups.query_rows
+    monkeypatch.setattr(lookups, "query_rows", lambda sql, params: reads.append(sql) or real(sql, params))
+    outcome = runner.run(["customer", "arrears"], call("13900000000", "customer,arrears"))
+    assert outcome.status == "ok" and outcome.variables["hotline_arrears"] == "false"
+    assert reads == [lookups._CUSTOMER_WITH_OVERDUE]
+    reads.clear()
+    assert runner.run(["arrears"], call("13900000000", "arrears")).variables["hotline_arrears"] == "false"
+    assert reads == [lookups._CUSTOMER_ID_BY_PHONE]  # alone, arrears still finds the customer itself
+
+
 def test_unknown_caller(runner, database):
     add_customer("王芳", "950001", ["13812345678"])
     outcome = runner.run(["customer", "arrears"], call("13900000000", "customer,arrears"))
