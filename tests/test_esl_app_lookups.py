@@ -321,9 +321,11 @@ def _concurrent_lookups(runner, clis: list[str]) -> list:
     return [job.value for job in jobs]
 
 
-def test_postgres_answers_concurrent_callers_in_shared_round_trips(runner, database, db_url):
-    if not db_url.startswith("postgres"):
-        pytest.skip("batching is how esl_app reads PostgreSQL; SQLite reads run inline one by one")
+postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite reads run inline, unbatched
+
+
+@postgres_only
+def test_postgres_answers_concurrent_callers_in_shared_round_trips(runner, database):
     wang = add_customer("王芳", "950001", ["13812345678"], tier="gold")
     add_bill(wang, "128.50", 12)
     add_customer("李四", "950002", ["13912345678", "075523456789"])
@@ -339,9 +341,8 @@ def test_postgres_answers_concurrent_callers_in_shared_round_trips(runner, datab
     assert runner.pg_reader.round_trips - before < len(clis) / 2  # 30 callers, a handful of batches
 
 
-def test_a_failed_batch_fails_its_callers_and_the_next_one_runs(runner, database, db_url, monkeypatch):
-    if not db_url.startswith("postgres"):
-        pytest.skip("PostgreSQL only")
+@postgres_only
+def test_a_failed_batch_fails_its_callers_and_the_next_one_runs(runner, database, monkeypatch):
     add_customer("王芳", "950001", ["13812345678"])
     reader = runner.pg_reader
     real = reader._rows
@@ -361,9 +362,8 @@ def test_a_failed_batch_fails_its_callers_and_the_next_one_runs(runner, database
     assert all(o.status == "ok" and o.variables["hotline_customer_name"] == "王芳" for o in again)
 
 
-def test_a_caller_keeps_its_deadline_while_its_batch_hangs(config, database, db_url, monkeypatch):
-    if not db_url.startswith("postgres"):
-        pytest.skip("PostgreSQL only")
+@postgres_only
+def test_a_caller_keeps_its_deadline_while_its_batch_hangs(config, database, monkeypatch):
     import time
 
     import gevent
