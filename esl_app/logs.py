@@ -72,13 +72,17 @@ class StructuredFormatter(logging.Formatter):
         return self.line(record.created, int(record.msecs), record.levelname.lower(), record.name,
                          record.getMessage(), getattr(record, "fields", None), error)
 
-    def line(self, created: float, msecs: int, level: str, logger: str, msg: str, fields: Any,
-             error: str | None = None) -> str:
-        """One record as text, from its parts (so :func:`event` can skip building a LogRecord)."""
+    def stamp(self, created: float, msecs: int) -> str:
+        """The line's UTC time, ``2026-11-23T07:29:58.972Z``."""
         second = int(created)
         if second != self._second:  # one strftime per second, not per line
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        data: dict[str, Any] = {"ts": f"{self._stamp}.{msecs:03d}Z", "level": level, "logger": logger, "msg": msg}
+        return f"{self._stamp}.{msecs:03d}Z"
+
+    def line(self, created: float, msecs: int, level: str, logger: str, msg: str, fields: Any,
+             error: str | None = None) -> str:
+        """One record as text, from its parts (so :func:`event` can skip building a LogRecord)."""
+        data: dict[str, Any] = {"ts": self.stamp(created, msecs), "level": level, "logger": logger, "msg": msg}
         if isinstance(fields, dict):
             if data.keys().isdisjoint(fields):
                 data.update(fields)
@@ -219,7 +223,6 @@ class _DirectLine:
         except Exception:  # noqa: BLE001 - logging must never take a call down
             logger.log(level, msg, extra={"fields": fields})
 
-
     def json_line(self, created: float, msecs: int, level: str, logger: str, msg: str,
                   fields: dict[str, Any]) -> str | None:
         """The formatter's JSON line with the fields masked as :func:`mask_fields` does, in one
@@ -227,11 +230,7 @@ class _DirectLine:
         record's own keys (the formatter's general way handles those)."""
         if not _RECORD_KEYS.isdisjoint(fields):
             return None
-        formatter = self.formatter
-        second = int(created)
-        if second != formatter._second:
-            formatter._second, formatter._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        head = (f'{{"ts": "{formatter._stamp}.{msecs:03d}Z", "level": {_quote(level)}, "logger": {_quote(logger)}, '
+        head = (f'{{"ts": "{self.formatter.stamp(created, msecs)}", "level": {_quote(level)}, "logger": {_quote(logger)}, '
                 f'"msg": {_quote(mask_phones_in(msg))}')
         parts = [head]
         for key, value in fields.items():
