@@ -236,10 +236,27 @@ def query_rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     return database.execute_sql(text, params).fetchall()
 
 
-_CUSTOMER_BY_PHONE = (
-    "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent FROM phone p "
-    "JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY p.customer_id LIMIT 1")
-_CUSTOMER_WITH_OVERDUE = (
+def _by_number(columns: str) -> tuple[str, BatchForm]:
+    """A read of the customer who has a number (the lowest id when several share it), and the
+    same read for many numbers at once, for PostgreSQL (pgreads.BatchForm): DISTINCT ON keeps the
+    lowest id per number as ORDER BY ... LIMIT 1 does. ``columns`` may take parameters; the
+    number comes after them."""
+    tables = "FROM phone p JOIN customer c ON c.id = p.customer_id"
+    single = f"SELECT {columns} {tables} WHERE p.number = ? ORDER BY p.customer_id LIMIT 1"
+    batch = (f"SELECT DISTINCT ON (p.number) p.number, {columns} {tables} WHERE p.number = ANY(?) "
+             "ORDER BY p.number, p.customer_id")
+    return single, BatchForm(batch, key=columns.count("?"))
+
+
+_CUSTOMER_COLUMNS = "c.id, c.name, c.account, c.tier, c.language, c.designated_agent"
+_CUSTOMER_BY_PHONE, _CUSTOMER_BY_PHONE_BATCH = _by_number(_CUSTOMER_COLUMNS)
+_CUSTOMER_WITH_OVERDUE, _CUSTOMER_WITH_OVERDUE_BATCH = _by_number(
+    f"{_CUSTOMER_COLUMNS}, "
+    "(SELECT SUM(b.amount_due) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?), "
+    "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?)")
+_PG_BATCHES = {_CUSTOMER_BY_PHONE: _CUSTOMER_BY_PHONE_BATCH, _CUSTOMER_WITH_OVERDUE: _CUSTOMER_WITH_OVERDUE_BATCH}
+_CUSTOMER_ID_BY_PHONE = "SELECT customer_id FROM phone WHERE number = ? ORDER BY customer_id LIMIT 1"
+_OVERDUE = (
     "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent, "
     "(SELECT SUM(b.amount_due) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?), "
     "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?) "
@@ -672,7 +689,7 @@ class LookupRunner:
                     if time.monotonic() - began < deadline:
                         continue
                     batch.abandoned = True
-                    results[running] = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
+                    results[running] = _overrun(deadline)
                     break
             results.update({i: r for i, r in batch.results.items() if i not in results})
             pending = [(i, spec) for i, spec in pending if i not in results]
@@ -698,13 +715,13 @@ class LookupRunner:
                 try:
                     result = self._invoke(spec, LookupContext(call, self.config, dict(known)))
                 except gevent.Timeout:
-                    result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
+                    result = _overrun(deadline)
                 if isinstance(result, LookupResult):
                     known.update(result.variables)
                 else:
                     if isinstance(result, (sqlite3.OperationalError, peewee.OperationalError)) \
                             and "interrupted" in str(result):
-                        result = TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
+                        result = _overrun(deadline)
                     known.update(spec.defaults)
                 results.append(result)
         finally:
@@ -740,6 +757,10 @@ class LookupRunner:
         elif not isinstance(result, LookupError):
             event(log, logging.ERROR, "lookup failed", lookup=spec.name, uuid=call.uuid,
                   caller=call.caller_key, error=why)
+
+
+def _overrun(deadline: float) -> TimeoutError:
+    return TimeoutError(f"deadline of {int(deadline * 1000)} ms exceeded")
 
 
 def _unknown(ctx: LookupContext) -> LookupResult:
