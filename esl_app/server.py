@@ -54,7 +54,7 @@ class CommandTimeout(Exception):
 
 
 def _header_dict(headers: list[tuple[str, str]]) -> dict[str, str]:
-    return {k: unquote(v) for k, v in headers}
+    return {k: unquote(v) if "%" in v else v for k, v in headers}
 
 
 class ChannelData(Mapping[str, str]):
@@ -172,19 +172,11 @@ class HotlineSession(OutboundSession):
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return
-        if ctype == "api/response":  # the reply to uuid_setvar_multi: two plain headers and "+OK"
-            pair = msg.headers
-            ev = _event(dict(pair) if len(pair) == 2 and "%" not in pair[0][1] and "%" not in pair[1][1]
-                        else _header_dict(pair))
-            ev.data = msg.body.decode("utf-8", "replace")
-            if self._commands_sent:
-                self._commands_sent.pop(0).set(ev)
-            return
-        if ctype == "command/reply":
+        if ctype == "command/reply" or ctype == "api/response":
             # the connect reply carries the channel's data (a hundred headers): decoded when read
             headers = ChannelData(msg.headers) if len(msg.headers) > 8 else _header_dict(msg.headers)
             ev = _event(headers)  # type: ignore[arg-type]
-            ev.data = ev.headers.get("Reply-Text", "")
+            ev.data = ev.headers.get("Reply-Text", "") if ctype == "command/reply" else msg.text
             if self._commands_sent:
                 self._commands_sent.pop(0).set(ev)
             return
