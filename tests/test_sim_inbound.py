@@ -17,7 +17,9 @@ from esl_app import protocol as P
 from fsgen.sim.serve import parse_script, serve
 from tests.sim_serve_support import PASSWORD, RawClient, compile_flows, running_switch, write_flow
 
-CALL = "{origination_caller_id_number=13800138000}sim/answer:0.2/dtmf:9@0.5 95001 XML public"
+# The order checks need the key pressed after play_and_get_digits starts. 0.5 s after answer left
+# the dialplan too little time on a loaded machine (the likeliest cause of one failure seen there).
+CALL = "{origination_caller_id_number=13800138000}sim/answer:0.2/dtmf:9@1.5 95001 XML public"
 
 
 @pytest.fixture(scope="module")
