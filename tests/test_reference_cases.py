@@ -3,8 +3,8 @@
 Runs the documented command (``fsgen replay --trace json CASE``) and the reference
 ``compare.py``; nothing here knows what any particular case contains.
 
-The cases live beside the repository (``../shared/fs-reference``, as on CI's clean clone);
-``HOTLINE_FS_REFERENCE`` points elsewhere. Missing cases fail the suite rather than skip it: a
+The cases live beside the repository (``../shared/fs-reference``, as on CI's clean clone), or
+beside the local checkout a clone was made from; ``HOTLINE_FS_REFERENCE`` points elsewhere. Missing cases fail the suite rather than skip it: a
 simulator that is never compared with real FreeSWITCH must not look green.
 """
 
@@ -18,7 +18,30 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-REF = Path(os.environ.get("HOTLINE_FS_REFERENCE") or REPO.parent / "shared" / "fs-reference")
+
+
+def _reference() -> Path:
+    """HOTLINE_FS_REFERENCE, else ``shared/fs-reference`` beside this checkout, else beside the
+    checkout it was cloned from when that is a local folder (``git clone . /tmp/x`` to try a
+    fresh clone must not need the variable)."""
+    given = os.environ.get("HOTLINE_FS_REFERENCE")
+    if given:
+        return Path(given)
+    beside = REPO.parent / "shared" / "fs-reference"
+    if beside.is_dir():
+        return beside
+    try:
+        origin = subprocess.run(["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    source = Path(origin.removeprefix("file://")) if origin and "://" not in origin.removeprefix("file://") else None
+    if source is not None and source.is_absolute() and source.is_dir():
+        return source.resolve().parent / "shared" / "fs-reference"
+    return beside
+
+
+REF = _reference()
 CASES = REF / "cases"
 
 
