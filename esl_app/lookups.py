@@ -256,26 +256,6 @@ _CUSTOMER_WITH_OVERDUE, _CUSTOMER_WITH_OVERDUE_BATCH = _by_number(
     "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?)")
 _PG_BATCHES = {_CUSTOMER_BY_PHONE: _CUSTOMER_BY_PHONE_BATCH, _CUSTOMER_WITH_OVERDUE: _CUSTOMER_WITH_OVERDUE_BATCH}
 _CUSTOMER_ID_BY_PHONE = "SELECT customer_id FROM phone WHERE number = ? ORDER BY customer_id LIMIT 1"
-_OVERDUE = (
-    "SELECT c.id, c.name, c.account, c.tier, c.language, c.designated_agent, "
-    "(SELECT SUM(b.amount_due) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?), "
-    "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?) "
-    "FROM phone p JOIN customer c ON c.id = p.customer_id WHERE p.number = ? ORDER BY p.customer_id LIMIT 1")
-_CUSTOMER_ID_BY_PHONE = "SELECT customer_id FROM phone WHERE number = ? ORDER BY customer_id LIMIT 1"
-# The every-call reads for many callers at once, on PostgreSQL (pgreads.BatchForm): the lowest
-# customer id per number, as the single reads' ORDER BY ... LIMIT 1 gives it.
-_PG_BATCHES = {
-    _CUSTOMER_BY_PHONE: BatchForm(
-        "SELECT DISTINCT ON (p.number) p.number, c.id, c.name, c.account, c.tier, c.language, c.designated_agent "
-        "FROM phone p JOIN customer c ON c.id = p.customer_id WHERE p.number = ANY(?) "
-        "ORDER BY p.number, p.customer_id", key=0),
-    _CUSTOMER_WITH_OVERDUE: BatchForm(
-        "SELECT DISTINCT ON (p.number) p.number, c.id, c.name, c.account, c.tier, c.language, c.designated_agent, "
-        "(SELECT SUM(b.amount_due) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?), "
-        "(SELECT MIN(b.due_date) FROM bill b WHERE b.customer_id = c.id AND b.amount_due > 0 AND b.due_date < ?) "
-        "FROM phone p JOIN customer c ON c.id = p.customer_id WHERE p.number = ANY(?) "
-        "ORDER BY p.number, p.customer_id", key=2),
-}
 _OVERDUE = ("SELECT SUM(amount_due), MIN(due_date) FROM bill "
             "WHERE customer_id = ? AND amount_due > 0 AND due_date < ?")
 
