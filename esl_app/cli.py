@@ -7,6 +7,7 @@ that skipped bad rows exits 1 after listing them, so scripts notice.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +18,11 @@ import gevent
 
 from .config import Config, ConfigError, find_config, load_config
 from .db import DB_ERRORS, DatabaseURLError, describe_url, init_schema, open_database
-from .logs import BufferedStreamHandler, setup_logging
+from .logs import BufferedStreamHandler, event, setup_logging
+from .stats import LookupStats
 
 EXIT_USAGE = 2
+log = logging.getLogger("esl_app.serve")
 
 
 def _fail(message: str) -> NoReturn:
@@ -93,6 +96,8 @@ def serve(config_path: str | None) -> None:
     server = HotlineServer(config, lookup_application(runner, config))
     switch_side = _SwitchSide(config, database) if config.fs_enabled else None
     flusher = gevent.spawn(_flush_logs_forever, handler)
+    summaries = gevent.spawn(_summarise_lookups_forever, runner.stats, config.log_summary_s) \
+        if config.log_summary_s else None
     try:
         if switch_side is not None:
             switch_side.start()
@@ -104,6 +109,9 @@ def serve(config_path: str | None) -> None:
         if switch_side is not None:
             switch_side.stop()
         flusher.kill()
+        if summaries is not None:
+            summaries.kill()
+            _summarise_lookups(runner.stats)  # the last interval's calls
         runner.close()
         handler.tick()
 
@@ -142,6 +150,18 @@ class _SwitchSide:
         self.link.stop()
         if self.recorder is not None:
             self.recorder.stop()
+
+
+def _summarise_lookups(stats: LookupStats) -> None:
+    fields = stats.take()
+    if fields is not None:
+        event(log, logging.INFO, "lookup summary", **fields)
+
+
+def _summarise_lookups_forever(stats: LookupStats, every_s: int) -> None:
+    while True:
+        gevent.sleep(every_s)
+        _summarise_lookups(stats)
 
 
 def _flush_logs_forever(handler: BufferedStreamHandler) -> None:

@@ -77,6 +77,7 @@ class Config:
     default_area_code: str = ""
     log_level: str = "info"
     log_format: str = "json"
+    log_summary_s: int = 60  # a lookup summary line this often (0: none); each call's line is debug
     source: str = "<defaults>"
 
 
@@ -189,6 +190,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("phone", "default_area_code"): ("default_area_code", _area_code),
     ("logging", "level"): ("log_level", _choice("debug", "info", "warning", "error")),
     ("logging", "format"): ("log_format", _choice("json", "kv")),
+    ("logging", "summary_s"): ("log_summary_s", _int(0, 86400)),
 }
 
 _ENV: dict[str, tuple[str, str]] = {

@@ -43,6 +43,7 @@ from .models import BlacklistHit, Customer, PinFailure, SurveyScore, database_pr
 from .pgreads import BatchForm, CooperativeReader
 from .phone import normalise_key
 from .pins import verify_pin as _verify_pin_hash
+from .stats import LookupStats
 
 log = logging.getLogger("esl_app.lookups")
 
@@ -503,6 +504,7 @@ class LookupRunner:
         self.database = database
         self.registry = lookups or registry
         self.pool = ThreadPool(threads or config.db_threads)
+        self.stats = LookupStats()  # for the summary line (esl_app.stats); the server adds each call
         # SQLite answers an indexed read in tens of microseconds, less than waking the event loop
         # from a worker thread costs; reads run on the loop over a read-only connection that
         # never waits for a lock, their deadline enforced by SQLite's progress handler. The file

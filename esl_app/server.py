@@ -33,7 +33,7 @@ from greenswitch.esl import ESLEvent, NotConnectedError, OutboundSession, Outbou
 
 from .config import Config
 from .logs import event
-from .lookups import CallInfo, LookupRunner
+from .lookups import CallInfo, LookupOutcome, LookupRunner
 from .protocol import CLOSED, MESSAGES, NEED_DATA, Message, ProtocolError, Reader, parse_event
 
 log = logging.getLogger("esl_app.server")
@@ -462,6 +462,21 @@ class LookupApplication:
             sets, api_commands = setvar_commands(call.uuid, pairs)
         else:
             sets = variable_apps(pairs, self.config.set_app)
+        try:
+            self._set_variables(call, outcome, sets, api_commands)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            self.runner.stats.add(ms, outcome.failures, session.hung_up)
+        # Each call's line is at debug level: its record keeps the outcome, the info log has a
+        # summary per interval (esl_app.stats), and failures are logged as they happen.
+        if log.isEnabledFor(logging.DEBUG):
+            event(log, logging.DEBUG, "lookups done", uuid=call.uuid, caller=call.caller_key, flow=call.flow,
+                  node=call.node, lookups=",".join(names), status=outcome.status,
+                  failures=";".join(f"{n}: {why}" for n, why in outcome.failures), ms=round(ms, 2))
+
+    def _set_variables(self, call: CallInfo, outcome: LookupOutcome, sets: list[tuple[str, str]],
+                       api_commands: list[str]) -> None:
+        session = self.session
         if session.hung_up:
             event(log, logging.INFO, "caller hung up during lookups", uuid=call.uuid, caller=call.caller_key)
             return
@@ -482,10 +497,6 @@ class LookupApplication:
             if not (session.hung_up or session._lingering):
                 raise
         self.status = outcome.status
-        event(log, logging.INFO, "lookups done", uuid=call.uuid, caller=call.caller_key, flow=call.flow,
-              node=call.node, lookups=",".join(names), status=outcome.status,
-              failures=";".join(f"{n}: {why}" for n, why in outcome.failures),
-              ms=round((time.perf_counter() - started) * 1000, 2))
 
 
 ApplicationFactory = Callable[[HotlineSession], Any]

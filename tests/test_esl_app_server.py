@@ -258,7 +258,7 @@ def test_sigterm_stops_accepting_and_lets_calls_finish(db_url, database, tmp_pat
     cfg.write_text(f"esl: {{port: {port}, shutdown_grace_s: 10}}\n"
                    f"database: {{url: '{db_url}'}}\n"
                    "lookups: {deadline_ms: 3000, modules: [tests.esl_app_support.slow_lookup]}\n"
-                   "logging: {format: kv}\n", encoding="utf-8")
+                   "logging: {format: kv, level: debug}\n", encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "esl_app.cli", "serve", "--config", str(cfg)], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -285,7 +285,10 @@ def test_sigterm_stops_accepting_and_lets_calls_finish(db_url, database, tmp_pat
             switch.call("13812345678", {"hotline_lookup": "customer"}, timeout=2)
         logs = proc.stderr.read()
         assert "13812345678" not in logs  # phone numbers masked in the structured logs
-        assert "caller=*******5678" in logs
+        assert "caller=*******5678" in logs  # the call's own line (debug)
+        summary = [line for line in logs.splitlines() if "msg=\"lookup summary\"" in line]
+        assert len(summary) == 1, logs  # written at stop for the calls since the last one
+        assert " calls=1 " in summary[0] and " failed=0 " in summary[0]
     finally:
         if proc.poll() is None:
             proc.kill()
