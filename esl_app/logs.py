@@ -110,7 +110,8 @@ def _kv(value: Any) -> str:
 class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes through a block buffer flushed by :meth:`tick` (every 0.25 s from the server) and at
     once for warnings and errors, instead of one write system call per record: at hundreds of
-    calls per second the per-call info line would otherwise cost a noticeable share of a core."""
+    calls per second a line per call (``lookups done``, at debug level) would otherwise cost a
+    noticeable share of a core."""
 
     def __init__(self, stream: Any):
         super().__init__(stream)
@@ -161,7 +162,7 @@ def setup_logging(level: str = "info", style: str = "json", stream: Any = None,
     _direct = _DirectLine(handler, mask, formatter) if isinstance(handler, BufferedStreamHandler) else None
     root.setLevel(level.upper())
     # The records' source file, thread and process are never written: skip collecting them
-    # (the logging HOWTO's "Optimization"; a call's info line costs a third less).
+    # (the logging HOWTO's "Optimization"; a line per call costs a third less).
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
     logging.logProcesses = False
@@ -174,11 +175,12 @@ def setup_logging(level: str = "info", style: str = "json", stream: Any = None,
 class _DirectLine:
     """The buffered handler of :func:`setup_logging`, written to without a LogRecord.
 
-    A busy server logs a line per call; much of that line's cost was the logging package's own
-    machinery (building a LogRecord, walking loggers and handlers). While that handler is the only
-    one any record would reach, with only its masking filter, :func:`event` masks and formats the
-    line itself, exactly as the filter and formatter would; anything else configured (another
-    handler, a filter, a logger that does not propagate) sends records the usual way.
+    With ``logging.level: debug`` a busy server logs a line per call; much of that line's cost was
+    the logging package's own machinery (building a LogRecord, walking loggers and handlers). While
+    that handler is the only one any record would reach, with only its masking filter, :func:`event`
+    masks and formats the line itself, exactly as the filter and formatter would; anything else
+    configured (another handler, a filter, a logger that does not propagate) sends records the
+    usual way.
     """
 
     def __init__(self, handler: BufferedStreamHandler, mask: PhoneMaskFilter, formatter: StructuredFormatter):
