@@ -52,10 +52,13 @@ class BatchForm:
     ``sql`` takes the same parameters except the ``key``-th, which it takes as an array of all the
     callers' values; the first column of each row says which key the row belongs to. A caller gets
     its rows without that column, in the order ``sql`` returns them, as if it had run the read
-    alone. Callers are batched only with callers whose other parameters are equal."""
+    alone. Callers are batched only with callers whose other parameters are equal. ``skip`` lists
+    parameters of the single read that ``sql`` does not take (repeats of one it takes); they
+    still count in ``key``'s position."""
 
     sql: str
     key: int
+    skip: tuple[int, ...] = ()
 
 
 class CooperativeReader:
@@ -125,6 +128,8 @@ class CooperativeReader:
     def _drain(self, form: BatchForm, group: tuple[str, tuple[Any, ...]]) -> None:
         """Answer the queued callers, one round trip per batch, until nobody waits."""
         others = group[1]
+        before = tuple(p for i, p in enumerate(others[:form.key]) if i not in form.skip)
+        after = tuple(p for i, p in enumerate(others[form.key:], form.key + 1) if i not in form.skip)
         while True:
             callers = self._queues[group]
             if not callers:
@@ -134,7 +139,7 @@ class CooperativeReader:
             keys = list(dict.fromkeys([key for key, _result in callers]))
             try:
                 with self._slots, gevent.Timeout(self.batch_timeout):
-                    rows = self._rows(form.sql, others[:form.key] + (keys,) + others[form.key:])
+                    rows = self._rows(form.sql, before + (keys,) + after)
             except BaseException as exc:  # noqa: BLE001 - every caller of the batch gets it
                 failure = exc if isinstance(exc, Exception) else TimeoutError("batched read took too long")
                 for _key, result in callers:

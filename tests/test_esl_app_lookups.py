@@ -52,6 +52,10 @@ def test_the_every_call_lookup_reads_only_indexes_it_needs(database):
     assert "bill_overdue" in plan and "TEMP B-TREE" not in plan and "Sort" not in plan, plan
     if isinstance(database, peewee.SqliteDatabase):
         assert "SEARCH b USING COVERING INDEX bill_overdue" in plan, plan
+    else:  # PostgreSQL runs the batch form: it reads each customer's overdue bills once, not twice
+        batch = lookups._CUSTOMER_WITH_OVERDUE_BATCH
+        plan = _plan(database, batch.sql, ("2026-11-23", ["13812345678", "13912345678"]))
+        assert plan.count("bill_overdue") == 1 and "Seq Scan" not in plan, plan
     plan = _plan(database, lookups._OVERDUE, (1, "2026-11-23"))
     assert "bill_overdue" in plan, plan
     plan = _plan(database, lookups._CUSTOMER_BY_PHONE, ("13812345678",))
