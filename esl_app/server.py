@@ -162,7 +162,7 @@ class HotlineSession(OutboundSession):
             self.connected = False
             self._outbound_connected = False
             self.closed_reason = reason
-            self._fail_pending(OutboundSessionHasGoneAway(reason))
+            self._fail_pending(reason)
 
     def _handle_message(self, msg: Message) -> None:
         ctype = unquote(msg.content_type)
@@ -251,7 +251,7 @@ class HotlineSession(OutboundSession):
 
     def on_disconnect(self, event: ESLEvent) -> None:
         self._outbound_connected = False
-        self._fail_pending(OutboundSessionHasGoneAway("disconnect notice"))
+        self._fail_pending("disconnect notice")
 
     def stop(self) -> None:
         self.close()
@@ -260,18 +260,18 @@ class HotlineSession(OutboundSession):
         self._outbound_connected = False
         self.hung_up = True
         # An app queued before the hangup will never complete: release whoever waits for it.
-        self._fail_pending(OutboundSessionHasGoneAway("caller hung up"), commands=False)
+        self._fail_pending("caller hung up", commands=False)
 
-    def _fail_pending(self, exc: Exception, commands: bool = True) -> None:
+    def _fail_pending(self, reason: str, commands: bool = True) -> None:
         pending, self._pending_exec = self._pending_exec, []
         for *_ignored, result in pending:
             if not result.ready():
-                result.set_exception(exc)
+                result.set(_Gone(reason))
         if commands:
             sent, self._commands_sent = self._commands_sent, []
             for result in sent:
                 if not result.ready():
-                    result.set_exception(exc)
+                    result.set(_Gone(reason))
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -297,7 +297,7 @@ class HotlineSession(OutboundSession):
         try:
             with gevent.Timeout(self.command_timeout, CommandTimeout(f"no reply within {self.command_timeout}s")):
                 for result in results:
-                    replies.append(result.get())
+                    replies.append(_reply(result))
         except CommandTimeout:
             self.connected = False
             raise
@@ -336,7 +336,7 @@ class HotlineSession(OutboundSession):
             if not text.startswith("+OK"):
                 raise CommandTimeout(f"sendmsg refused: {text}")
         with gevent.Timeout(self.command_timeout, CommandTimeout(f"apps not completed within {self.command_timeout}s")):
-            return last.get()
+            return _reply(last)
 
     def _on_execute_complete(self, ev: ESLEvent) -> None:
         app_uuid = ev.headers.get("Application-UUID")
@@ -382,6 +382,32 @@ class HotlineSession(OutboundSession):
                 closable.close()
             except (OSError, RuntimeError):
                 pass
+        # greenswitch's handler tables and reader greenlet point back at the session: without
+        # this, every call's ~40 objects would wait for the cyclic GC instead of freeing here.
+        self.event_handlers.clear()
+        self._internal_handlers.clear()
+        self._receive_events_greenlet = None
+
+
+class _Gone:
+    """What a waiter receives when the channel or the socket went away before its reply.
+
+    The waiter raises a fresh OutboundSessionHasGoneAway itself: an exception stored in the
+    AsyncResult would carry a traceback whose frames hold the result again, a reference cycle that
+    kept every such call's session alive until the cyclic GC ran.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _reply(result: gevent.event.AsyncResult) -> Any:
+    value = result.get()
+    if isinstance(value, _Gone):
+        raise OutboundSessionHasGoneAway(value.reason)
+    return value
 
 
 _MULTISET_DELIMITERS = "|~;`"

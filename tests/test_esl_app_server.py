@@ -377,3 +377,36 @@ def test_setvar_commands_quick_check_never_lets_an_odd_value_through():
         pairs.append(("hotline_lookup_status", "ok"))
         assert setvar_commands("u", pairs) == exact("u", pairs), pairs
     assert setvar_commands("u", []) == ([], [])
+
+
+def test_a_finished_session_is_freed_without_the_cyclic_gc(served):
+    """Each call's session, greenlets and socket objects go when the call ends, not at the next GC.
+
+    Left to the cyclic GC, every call's ~40 objects piled up between collections and the
+    collections cost the server tens of microseconds per call.
+    """
+    import gc
+
+    from esl_app.server import HotlineSession
+
+    def served_calls(n: int) -> int:
+        deadline = time.monotonic() + 5
+        while served.server.calls_served < n and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+        gevent.sleep(0.05)  # the pool unlinks finished greenlets on the hub's next turn
+        return served.server.calls_served
+
+    served.call("13812345678", {"hotline_lookup": "customer"})  # warm-up: imports, pools, caches
+    assert served_calls(1) == 1
+    gc.collect()
+    gc.disable()
+    try:
+        served.call("13812345678", {"hotline_lookup": "customer,arrears"})
+        served.call("13812345678", {"hotline_lookup": "customer"}, vanish_after=2)  # ends early
+        served.call("13812345678", {"hotline_lookup": "customer"}, garbage_after=1)  # dropped
+        served_calls(4)
+        alive = [o for o in gc.get_objects() if isinstance(o, HotlineSession)]
+    finally:
+        gc.enable()
+    assert served.server.calls_served == 4
+    assert alive == [], f"{len(alive)} finished session(s) held alive by reference cycles"
