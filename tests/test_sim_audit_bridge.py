@@ -91,6 +91,14 @@ def test_continue_on_fail_number_is_switch_true(tmp_path: Path, sounds: Path) ->
     assert logs(sim) == ["CALL_REJECTED/DONTCALL"]
 
 
+def test_continue_on_fail_decimal_is_switch_true(tmp_path: Path, sounds: Path) -> None:
+    # switch_true: switch_is_number("1.5") (digits and dots) and atoi("1.5") = 1, so true; a
+    # Python int() of it would have said no
+    sim = run(tmp_path, sounds, act("answer"), act("set", "continue_on_fail=1.5"), act("bridge", "error/call_rejected"),
+              STATUS)
+    assert logs(sim) == ["CALL_REJECTED/DONTCALL"]
+
+
 def test_continue_on_fail_list_takes_numbers_and_any_case(tmp_path: Path, sounds: Path) -> None:
     # switch_channel_handle_cause: each list item is compared (strcasecmp) with the cause name and
     # with its number

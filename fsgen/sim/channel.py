@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .cstr import switch_true
 from .engine import Task
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -290,13 +291,8 @@ class Channel:
 
 
 def is_true(value: str | None) -> bool:
-    """switch_true(): yes/on/true/t/enabled/active/allow and non-zero numbers."""
-    if value is None:
-        return False
-    v = value.strip().lower()
-    if v in ("yes", "on", "true", "t", "enabled", "active", "allow"):
-        return True
-    try:
-        return int(v) != 0
-    except ValueError:
-        return False
+    """switch_true() of a variable that may be unset (FreeSWITCH passes NULL: false).
+
+    One definition (cstr.switch_true): this copy used to strip spaces and reject "1.5", where
+    FreeSWITCH reads " 1" as false and "1.5" as true."""
+    return value is not None and switch_true(value)
