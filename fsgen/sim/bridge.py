@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .api import api_command
-from .channel import CallerProfile, Channel, Endpoint, is_true
-from .cstr import atoi
+from .channel import CallerProfile, Channel, Endpoint
+from .cstr import atoi, is_true
 from .engine import TIMEOUT, Sleep, Wait
 
 if TYPE_CHECKING:  # pragma: no cover

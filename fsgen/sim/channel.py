@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .cstr import switch_true
+from .cstr import is_true
 from .engine import Task
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -288,11 +288,3 @@ class Channel:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Channel {self.name} {self.uuid[:8]}>"
-
-
-def is_true(value: str | None) -> bool:
-    """switch_true() of a variable that may be unset (FreeSWITCH passes NULL: false).
-
-    One definition (cstr.switch_true): this copy used to strip spaces and reject "1.5", where
-    FreeSWITCH reads " 1" as false and "1.5" as true."""
-    return value is not None and switch_true(value)

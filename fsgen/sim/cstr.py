@@ -46,6 +46,11 @@ def switch_true(v: str) -> bool:
     return v.lower() in _TRUE or (is_number(v) and atoi(v) != 0)
 
 
+def is_true(v: str | None) -> bool:
+    """switch_true() of a variable or attribute that may be unset (NULL in FreeSWITCH: false)."""
+    return v is not None and switch_true(v)
+
+
 def switch_false(v: str) -> bool:
     """switch_false(): no/off/false/f/disabled/inactive/disallow in any case, or a number that is 0."""
     return v.lower() in _FALSE or (is_number(v) and atoi(v) == 0)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import timecond
-from .cstr import atoi, switch_true
+from .cstr import atoi, is_true
 from .expand import expand
 from .xmltree import XElement
 
@@ -176,7 +176,7 @@ class _Action:
         self.el = xa
         self.app = xa.get("application") or ""
         self.data = xa.text.strip() if xa.text and xa.text.strip() else (xa.get("data") or "")
-        self.inline = _true(xa.get("inline"))
+        self.inline = is_true(xa.get("inline"))
         self.loop = _loop(xa)
         #: what a hunt queues when the data needs no ``$N`` substitution (actions are only read)
         self.action = Action(self.app, self.data, xa)
@@ -229,7 +229,7 @@ class _Exten:
     def __init__(self, xe: XElement):
         self.el = xe
         self.name = xe.get("name") or "UNKNOWN"
-        self.cont = _true(xe.get("continue"))
+        self.cont = is_true(xe.get("continue"))
         self.block = _Block(xe)
 
 
@@ -464,7 +464,7 @@ class Hunter:
                     if brk == "never":
                         continue
                     break
-        if recur and block.require_nested is not None and not _true(block.require_nested):
+        if recur and block.require_nested is not None and not is_true(block.require_nested):
             proceed = True
         return proceed
 
@@ -531,11 +531,6 @@ class Hunter:
 
 #: stands for a match of a pattern without groups (only that it matched counts)
 _HIT: re.Match = re.match("", "")  # type: ignore[assignment]
-
-
-def _true(v: str | None) -> bool:
-    """switch_true()."""
-    return v is not None and switch_true(v)
 
 
 def _loop(xa: XElement) -> int:

@@ -12,7 +12,8 @@ from collections.abc import Generator
 from typing import Any
 
 from ..bridge import bridge_channels, cause_code, originate
-from ..channel import Channel, is_true
+from ..channel import Channel
+from ..cstr import is_true
 from . import application
 from .args import separate
 from .basic import park_session

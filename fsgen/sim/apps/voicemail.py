@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import media
 from ..api import api_command
-from ..channel import is_true, new_uuid
+from ..channel import new_uuid
 from ..conf import DirectoryUser
-from ..cstr import atoi
+from ..cstr import atoi, is_true
 from ..engine import Hangup, Wait
 from . import application
 from .args import separate
