@@ -263,15 +263,16 @@ class HotlineSession(OutboundSession):
         self._fail_pending("caller hung up", commands=False)
 
     def _fail_pending(self, reason: str, commands: bool = True) -> None:
+        gone = _Gone(reason)
         pending, self._pending_exec = self._pending_exec, []
         for *_ignored, result in pending:
             if not result.ready():
-                result.set(_Gone(reason))
+                result.set(gone)
         if commands:
             sent, self._commands_sent = self._commands_sent, []
             for result in sent:
                 if not result.ready():
-                    result.set(_Gone(reason))
+                    result.set(gone)
 
     # -- commands ----------------------------------------------------------------------------
 
