@@ -516,6 +516,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="bare,api,multiset,set")
     parser.add_argument("--sqlite-db", metavar="PATH",
                         help="keep the SQLite database here and reuse it next time (seeding 1M takes minutes)")
+    parser.add_argument("--postgres-url", metavar="URL",
+                        help="a PostgreSQL database kept for benchmarking, reused instead of a throwaway cluster "
+                             "(seeding 1M takes minutes); fake customers are added up to --customers, so never "
+                             "point it at a live database")
     parser.add_argument("--cold", action="store_true",
                         help="do not read the database into the caches first (cold-start figures)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -540,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     path = f"{workdir}/bench.db"
                 bench_backend("sqlite", f"sqlite:///{path}", args, workdir)
+            elif backend == "postgres" and args.postgres_url:
+                bench_backend("postgres", args.postgres_url, args, workdir)
             elif backend == "postgres":
                 from tests.esl_app_support.pg import PostgresUnavailable, start_cluster
 
