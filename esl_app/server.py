@@ -264,15 +264,14 @@ class HotlineSession(OutboundSession):
 
     def _fail_pending(self, reason: str, commands: bool = True) -> None:
         gone = _Gone(reason)
-        pending, self._pending_exec = self._pending_exec, []
-        for *_ignored, result in pending:
+        waiting = [result for *_ignored, result in self._pending_exec]
+        self._pending_exec = []
+        if commands:
+            waiting += self._commands_sent
+            self._commands_sent = []
+        for result in waiting:
             if not result.ready():
                 result.set(gone)
-        if commands:
-            sent, self._commands_sent = self._commands_sent, []
-            for result in sent:
-                if not result.ready():
-                    result.set(gone)
 
     # -- commands ----------------------------------------------------------------------------
 
