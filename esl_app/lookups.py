@@ -514,7 +514,6 @@ class LookupRunner:
         self.database = database
         self.registry = lookups or registry
         self.pool = ThreadPool(threads or config.db_threads)
-        self.stats = LookupStats()  # for the summary line (esl_app.stats); the server adds each call
         # SQLite answers an indexed read in tens of microseconds, less than waking the event loop
         # from a worker thread costs; reads run on the loop over a read-only connection that
         # never waits for a lock, their deadline enforced by SQLite's progress handler. The file
@@ -533,6 +532,9 @@ class LookupRunner:
             self.pg_reader = CooperativeReader(database.database, dict(database.connect_params),
                                                size=max(4, config.db_threads * 2), batches=_PG_BATCHES,
                                                batch_timeout=config.lookup_deadline_ms / 1000.0)
+        # For the summary line (esl_app.stats); the server adds each call.
+        reader = self.pg_reader
+        self.stats = LookupStats(round_trips=(lambda: reader.round_trips) if reader is not None else None)
 
     @property
     def inline(self) -> bool:

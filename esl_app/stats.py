@@ -8,6 +8,10 @@ one by one, as warnings and errors, when they happen.
 
 Latencies go into fixed buckets, so recording a call is a counter increment and a summary never
 sorts anything on the event loop; a percentile is reported as its bucket's upper bound.
+
+On PostgreSQL the summary also counts the lookups' database round trips. Calls that reach the
+every-call read while a round trip is out share the next one, so calls per round trip shows how
+well they batch: it rises with load, and what a call costs esl_app falls with it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 # Upper bounds of the latency buckets, in ms; the last bucket is everything slower.
@@ -24,7 +29,10 @@ BOUNDS_MS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2
 class LookupStats:
     """Counts of one interval's live lookup sessions; :meth:`take` reads and restarts them."""
 
-    def __init__(self) -> None:
+    def __init__(self, round_trips: Callable[[], int] | None = None) -> None:
+        """``round_trips``: the database reads sent so far (a running count), when batched."""
+        self._round_trips = round_trips
+        self._round_trips_at = round_trips() if round_trips else 0
         self._restart(time.monotonic())
 
     def _restart(self, now: float) -> None:
@@ -75,5 +83,9 @@ class LookupStats:
             "p99_ms_at_most": p99 if p99 is not None else f">{BOUNDS_MS[-1]:g}",
             "max_ms": round(self.slowest_ms, 2),
         }
+        if self._round_trips is not None:
+            sent = self._round_trips()
+            fields["db_round_trips"] = sent - self._round_trips_at
+            self._round_trips_at = sent
         self._restart(now)
         return fields

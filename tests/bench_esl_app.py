@@ -30,6 +30,7 @@ Not a pytest test: figures depend on the machine; a person compares them with th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -435,6 +436,25 @@ def _verdict(value: float, target: float, higher_is_better: bool, unit: str = ""
     return f"MISSED by {gap:.2f}{unit} ({abs(gap) / target:.0%})"
 
 
+def _round_trips(log_path: str) -> tuple[int, int]:
+    """Calls and database round trips from a server's ``lookup summary`` lines (JSON log)."""
+    calls = trips = 0
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if '"lookup summary"' not in line:
+                    continue
+                try:
+                    fields = json.loads(line)
+                except ValueError:
+                    continue
+                calls += int(fields.get("calls", 0))
+                trips += int(fields.get("db_round_trips", 0))
+    except OSError:
+        pass
+    return calls, trips
+
+
 def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str) -> dict[str, Run]:
     _seed(name, db_url, args.customers)
     if not args.cold:
@@ -489,6 +509,11 @@ def bench_backend(name: str, db_url: str, args: argparse.Namespace, workdir: str
     finally:
         for proc, _switch in servers.values():
             _stop(proc)
+    for mode in servers:
+        calls, trips = _round_trips(os.path.join(workdir, f"{name}-{mode}.log"))
+        if trips:
+            print(f"  {mode}: {calls / trips:.1f} calls per database round trip over the whole run ({calls:,} calls; "
+                  "calls that reach the every-call read together share one, so this grows with load)")
     if "bare" in runs:
         bare = runs["bare"]
         for mode in [m for m in args.modes.split(",") if m != "bare"]:

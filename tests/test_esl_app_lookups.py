@@ -343,6 +343,9 @@ def test_postgres_answers_concurrent_callers_in_shared_round_trips(runner, datab
     assert together[0].variables["hotline_arrears_amount"] == "128.50"
     assert together[2].variables["hotline_customer_name"] == "李四"
     assert runner.pg_reader.round_trips - before < len(clis) / 2  # 30 callers, a handful of batches
+    runner.stats.add(1.0)  # the server adds each call; the summary then counts the round trips too
+    fields = runner.stats.take()
+    assert fields is not None and fields["db_round_trips"] == runner.pg_reader.round_trips > 0
 
 
 @postgres_only

@@ -66,3 +66,21 @@ def test_serve_writes_a_summary_every_interval(monkeypatch):
         assert len(lines) == 1
     finally:
         reporter.kill()
+
+
+def test_round_trips_are_counted_per_interval_when_reads_are_batched():
+    sent = [40]
+    stats = LookupStats(round_trips=lambda: sent[0])
+    start = stats.since
+    stats.add(1.0)
+    sent[0] = 43
+    fields = stats.take(now=start + 60)
+    assert fields is not None and fields["db_round_trips"] == 3
+    stats.add(1.0)
+    sent[0] = 44
+    fields = stats.take(now=start + 120)
+    assert fields is not None and fields["db_round_trips"] == 1
+    plain = LookupStats()
+    plain.add(1.0)
+    fields = plain.take()
+    assert fields is not None and "db_round_trips" not in fields
