@@ -20,6 +20,7 @@ saves PostgreSQL's fixed cost per statement and esl_app's send, wait and receive
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,14 +72,20 @@ class CooperativeReader:
         # Plan each prepared read once. PostgreSQL otherwise keeps planning a batch anew on every
         # run (its plan for "= ANY(array)" looks better with the array's length known), which cost
         # more than the read itself: 290 instead of 690 us for a batch of four here.
-        self.params["options"] = f"{self.params.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+        # A read nobody waits for any more must stop on the server too: closing the connection
+        # does not stop it (PostgreSQL notices only when it sends the rows), so a runaway read cut
+        # at its deadline went on using a core for up to the general statement_timeout, slowing
+        # every call after it. The last -c of a setting wins.
+        stop_ms = max(1, math.ceil(batch_timeout * 1000))
+        self.params["options"] = (f"{self.params.get('options', '')} -c plan_cache_mode=force_generic_plan"
+                                  f" -c statement_timeout={stop_ms}").strip()
         self.size = size
         self._idle: list[tuple[Any, Any, set[str]]] = []  # (connection, its cursor, statements it prepared)
         # At most `size` connections at once; a greenlet beyond that waits (inside its deadline).
         self._slots = BoundedSemaphore(size)
         self._statements: dict[str, tuple[str, str, str]] = {}
         self.batches = dict(batches or {})
-        self.batch_timeout = batch_timeout  # a round trip that takes longer fails its batch
+        self.batch_timeout = batch_timeout  # a read that takes longer fails (its batch) and stops on the server
         # (sql, the other parameters) -> the callers waiting for the next round trip, while one runs
         # A caller waits on a bare Waiter, woken from the hub: AsyncResult's link bookkeeping cost
         # more (9k of 150k instructions per caller in a batch of four).
