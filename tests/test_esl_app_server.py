@@ -114,7 +114,7 @@ def test_survey_over_the_socket(served):
 
 def test_deadline_exceeded_still_ends_the_session(config, database):
     slow = registry.copy()
-    slow.register("slow", lambda ctx: time.sleep(0.6) or {}, defaults={"hotline_slow": "false"})
+    slow.register("slow", lambda ctx: time.sleep(1.2) or {}, defaults={"hotline_slow": "false"})
     config.lookup_deadline_ms = 150
     add_customer("王芳", "950001", ["13812345678"])
     running = RunningServer(config, database, slow)
@@ -128,7 +128,7 @@ def test_deadline_exceeded_still_ends_the_session(config, database):
     assert result.variables["hotline_lookup_status"] == "failed"
     assert result.variables["hotline_slow"] == "false"
     assert result.variables["hotline_customer_known"] == "true"  # the next lookup still ran
-    assert elapsed < 0.55  # the deadline, not the handler, decided
+    assert elapsed < 0.9  # the deadline (0.15 s), not the handler (1.2 s), decided; room for a loaded CI runner
 
 
 def test_database_locked_for_writes_fails_the_write_lookup_only(config, database, db_url):
