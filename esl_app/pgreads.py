@@ -175,10 +175,12 @@ class CooperativeReader:
             self.round_trips += 1
             _wait(conn)
             rows = cursor.fetchall()
-        except BaseException:
+        except BaseException as exc:
             # Interrupted mid-query (deadline) or broken: the connection's state is unknown.
             with contextlib.suppress(Exception):
                 conn.close()
+            if isinstance(exc, psycopg2.extensions.QueryCanceledError) and "statement timeout" in str(exc):
+                raise TimeoutError(f"stopped by the server after {self.batch_timeout * 1000:.0f} ms") from None
             raise
         self._idle.append(line)
         return rows

@@ -382,6 +382,25 @@ def test_a_failed_batch_fails_its_callers_and_the_next_one_runs(runner, database
 
 
 @postgres_only
+def test_a_read_nobody_cuts_is_stopped_by_the_server_at_the_deadline(config, database):
+    """The reader's own connections carry the deadline as statement_timeout: even a read with no
+    caller-side timeout around it ends there, as a timeout, and the next read runs normally."""
+    import time
+
+    config.lookup_deadline_ms = 150
+    runner = LookupRunner(config, database)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="stopped by the server after 150 ms"):
+            runner.pg_reader.rows("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                                  "WHERE x < 50000000) SELECT count(*) FROM c", ())
+        assert time.monotonic() - started < 1.2  # not the read's many seconds
+        assert runner.pg_reader.rows("SELECT ?::int", (7,)) == [(7,)]
+    finally:
+        runner.close()
+
+
+@postgres_only
 def test_a_caller_keeps_its_deadline_while_its_batch_hangs(config, database, monkeypatch):
     import time
 
