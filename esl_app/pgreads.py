@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +167,7 @@ class CooperativeReader:
         name, prepare, run = self._statement(sql)
         line = self._idle.pop() if self._idle else self._connect()
         conn, cursor, prepared = line
+        sent = time.monotonic()
         try:
             if name not in prepared:
                 cursor.execute(prepare)
@@ -179,7 +181,9 @@ class CooperativeReader:
             # Interrupted mid-query (deadline) or broken: the connection's state is unknown.
             with contextlib.suppress(Exception):
                 conn.close()
-            if isinstance(exc, psycopg2.extensions.QueryCanceledError) and "statement timeout" in str(exc):
+            # The server's text is in its own language (lc_messages); the time says which cancel it was.
+            if isinstance(exc, psycopg2.extensions.QueryCanceledError) \
+                    and time.monotonic() - sent >= self.batch_timeout * 0.9:
                 raise TimeoutError(f"stopped by the server after {self.batch_timeout * 1000:.0f} ms") from None
             raise
         self._idle.append(line)
