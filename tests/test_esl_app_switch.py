@@ -13,6 +13,7 @@ from gevent.server import StreamServer
 
 from esl_app import protocol as P
 from esl_app.switch import AuthError, SwitchClosed, SwitchConnection, SwitchError, SwitchLink
+from tests.esl_app_support.waiting import wait_for
 from tests.sim_serve_support import PASSWORD, compile_flows, running_switch, write_flow
 
 CALL = "{origination_caller_id_number=13800138000}sim/answer/dtmf:2@0.3 95001 XML public"  # 2: hang up
@@ -36,15 +37,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        gevent.sleep(0.05)
-    return predicate()
 
 
 def test_auth_api_and_clean_close(switch) -> None:
